@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set everything up themselves:
+# uv (pinned) into .tools/, then the locked environment into .venv/ (uv.lock).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+# Use the interpreter that is here (never download one) and the system's CA store (proxies with their own CA).
+export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS := 1
+
+.PHONY: demo test lint types pytest bench image-requirements clean
+
+demo: $(STAMP)
+	$(VENV)/bin/leafline demo
+
+test: lint types pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
+
+# Regenerate the image's pinned runtime requirements from the lock file (a test checks they agree).
+image-requirements: $(UV)
+	$(UV) export --frozen --extra serve --no-dev --no-emit-project --no-hashes --no-header \
+		-o inference_image/requirements.txt >/dev/null
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+clean:
+	rm -rf .venv .tools .cache .mypy_cache .ruff_cache .pytest_cache demo-output bench/results

@@ -1,0 +1,71 @@
+"""The `leafline` command: thin wiring over the core; exit codes are decided here only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from leafline import __version__
+from leafline.errors import LeaflineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leafline", description="Nightly LightGBM batch scoring on SageMaker.")
+    parser.add_argument("--version", action="version", version=f"leafline {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the scoring server (the image's `serve`) on a local model directory",
+        description="Run the SageMaker scoring server locally. Environment variables configure it exactly as "
+        "in the image (SAGEMAKER_MAX_PAYLOAD_IN_MB, SAGEMAKER_MAX_CONCURRENT_TRANSFORMS, PREDICTION_THRESHOLD, "
+        "LEAFLINE_BACKEND, LEAFLINE_PROFILING, ...); the flags below override them.",
+    )
+    serve.add_argument("--model-dir", type=Path, required=True, help="directory holding model.txt")
+    serve.add_argument("--port", type=int, default=None, help="port (default: $SAGEMAKER_BIND_TO_PORT or 8080)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile MODEL_DIR/model.txt ahead of time for the fast backend",
+        description="Compile model.txt into a shared library beside it (MODEL_DIR/compiled/), keyed by the "
+        "model's sha256, this CPU architecture and the backend version, after checking that it predicts "
+        "exactly what LightGBM predicts. Models the compiler cannot reproduce exactly are left to LightGBM.",
+    )
+    compile_.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+
+    demo = commands.add_parser(
+        "demo",
+        help="train a sample model, serve it, score a CSV batch over HTTP and print a summary",
+    )
+    demo.add_argument("--workdir", type=Path, default=Path("demo-output"), help="where the demo writes")
+    demo.add_argument("--rows", type=int, default=50_000, help="rows in the sample batch (default: 50000)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from leafline.serving.server import run_server
+
+            return run_server(model_dir=args.model_dir, port=args.port, host=args.host)
+        if args.command == "compile":
+            from leafline.compiler import compile_model_dir
+
+            result = compile_model_dir(args.model_dir)
+            print(result.summary())
+            return 0
+        if args.command == "demo":
+            from leafline.demo import run_demo
+
+            return run_demo(args.workdir, rows=args.rows)
+    except LeaflineError as exc:
+        print(f"leafline {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def entrypoint() -> None:
+    sys.exit(main())

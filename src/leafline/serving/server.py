@@ -1,0 +1,115 @@
+"""Start-up and shutdown of the scoring server: `serve` in the image, `leafline serve` locally."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from leafline.serving.errors import ServingError
+from leafline.serving.http_server import ScoringHTTPServer, ServingState
+from leafline.serving.jsonlog import log_event
+from leafline.serving.model_source import resolve_model_dir
+from leafline.serving.profiling import Profiler
+from leafline.serving.resources import Resources, default_concurrency, detect_resources, execution_parameters
+from leafline.serving.scoring import Scorer, load_model
+from leafline.serving.settings import ServerSettings
+
+
+def run_server(
+    environ: Mapping[str, str] | None = None,
+    *,
+    model_dir: Path | None = None,
+    port: int | None = None,
+    host: str | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT (or `stop` is set); returns the process exit code."""
+    try:
+        settings = ServerSettings.from_env(environ)
+    except ServingError as exc:
+        log_event("config_invalid", level="error", error=exc.message)
+        return 2
+    overrides = {k: v for k, v in {"model_dir": model_dir, "port": port, "host": host}.items() if v is not None}
+    settings = replace(settings, **overrides)  # type: ignore[arg-type]
+    resources = detect_resources()
+    concurrency = settings.max_concurrency or default_concurrency(resources)
+    state = ServingState(concurrency=concurrency, profiler=Profiler() if settings.profiling else None)
+    try:
+        server = ScoringHTTPServer((settings.host, settings.port), state)
+    except OSError as exc:
+        log_event("bind_failed", level="error", host=settings.host, port=settings.port, error=str(exc))
+        return 1
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    log_event("listening", host=settings.host, port=server.server_address[1], concurrency=concurrency)
+    stop = stop or threading.Event()
+    _on_signals(stop)
+    try:
+        _load_and_ready(settings, state, resources)
+    except ServingError as exc:
+        log_event("model_load_failed", level="error", error=exc.message)
+        server.shutdown()
+        return 1
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    log_event("stopped")
+    return 0
+
+
+def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Resources) -> None:
+    cpus = resources.cpus
+    model_dir = resolve_model_dir(settings)
+    model = load_model(
+        model_dir, force_lightgbm=settings.backend == "lightgbm", concurrency=state.concurrency, workers=cpus
+    )
+    params = execution_parameters(resources, state.concurrency, settings.max_payload_mb, model.info.size_bytes)
+    payload_mb = int(params["MaxPayloadInMB"])  # type: ignore[call-overload]
+    threads = max(1, cpus // state.concurrency)  # split the cores between in-flight requests
+    scorer = Scorer(model, settings.threshold, settings.default_accept, threads)
+    if settings.threshold is not None and not model.info.is_binary:
+        log_event(
+            "threshold_ignored",
+            level="warning",
+            objective=model.info.objective,
+            reason="PREDICTION_THRESHOLD applies to binary models only",
+        )
+    _tune_gc()
+    state.ready(scorer, payload_mb * 2**20 if payload_mb else None, params)
+    log_event(
+        "model_loaded",
+        model=str(model.info.path),
+        sha256=model.info.sha256,
+        objective=model.info.objective,
+        features=model.info.num_features,
+        trees=model.info.num_trees,
+        backend=model.backend,
+        fallback_reason=model.fallback_reason or None,
+        threads_per_request=threads,
+        execution_parameters=params,
+    )
+
+
+def _tune_gc() -> None:
+    """A single-purpose process: move start-up objects out of the collector's sight and collect rarely.
+
+    Request data lives in numpy/pyarrow buffers the collector never scans; the Python objects a request
+    makes (JSON records, output strings) die young, so gen-0 collections every 700 allocations are
+    pure overhead — the counterpart of the seed's GOGC=200 advice.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,106 @@
+"""Server settings, read once from an injectable environment mapping (the only env reader)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from leafline.serving.errors import ConfigurationError
+
+DEFAULT_PORT = 8080
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+DEFAULT_REGION = "sa-east-1"
+SUPPORTED_ACCEPTS = ("text/csv", "application/json", "application/jsonlines")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    model_dir: Path
+    download_dir: Path
+    s3_bucket: str | None
+    s3_key: str | None
+    region: str
+    max_payload_mb: int | None  # None: the server derives it; 0: no limit (SageMaker's chunked mode)
+    max_concurrency: int | None  # None: the server derives it from the cores
+    batch_strategy: str | None
+    threshold: float | None
+    default_accept: str
+    backend: str  # "auto" uses a matching compiled artifact; "lightgbm" forces the fallback
+    profiling: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        env = os.environ if environ is None else environ
+        bucket = env.get("MODEL_S3_BUCKET") or None
+        key = env.get("MODEL_S3_KEY") or None
+        if (bucket is None) != (key is None):
+            raise ConfigurationError("MODEL_S3_BUCKET and MODEL_S3_KEY must be set together")
+        threshold = _optional_float(env, "PREDICTION_THRESHOLD")
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ConfigurationError(f"PREDICTION_THRESHOLD={threshold} must be between 0 and 1 (exclusive)")
+        default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv").strip().lower()
+        if default_accept not in SUPPORTED_ACCEPTS:
+            raise ConfigurationError(
+                f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={default_accept!r} is not one of {', '.join(SUPPORTED_ACCEPTS)}"
+            )
+        backend = env.get("LEAFLINE_BACKEND", "auto").strip().lower()
+        if backend not in ("auto", "lightgbm"):
+            raise ConfigurationError(f"LEAFLINE_BACKEND={backend!r} must be 'auto' or 'lightgbm'")
+        concurrency = _optional_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", minimum=0)
+        return cls(
+            host=env.get("LEAFLINE_HOST", "0.0.0.0"),  # noqa: S104 - SageMaker connects from outside the container
+            port=_port(env),
+            model_dir=Path(env.get("LEAFLINE_MODEL_DIR", DEFAULT_MODEL_DIR)),
+            download_dir=Path(env.get("LEAFLINE_DOWNLOAD_DIR", "/tmp/leafline-model")),  # noqa: S108
+            s3_bucket=bucket,
+            s3_key=key,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            max_payload_mb=_payload_mb(env),
+            max_concurrency=concurrency or None,  # 0 means "let the container decide", as in the API
+            batch_strategy=env.get("SAGEMAKER_BATCH_STRATEGY") or None,
+            threshold=threshold,
+            default_accept=default_accept,
+            backend=backend,
+            profiling=env.get("LEAFLINE_PROFILING", "").strip().lower() in ("1", "true", "yes", "on"),
+        )
+
+
+def _port(env: Mapping[str, str]) -> int:
+    port = _optional_int(env, "SAGEMAKER_BIND_TO_PORT", minimum=0)  # 0: any free port (tests)
+    if port is not None and port > 65535:
+        raise ConfigurationError(f"SAGEMAKER_BIND_TO_PORT={port} is not a TCP port")
+    return DEFAULT_PORT if port is None else port
+
+
+def _payload_mb(env: Mapping[str, str]) -> int | None:
+    value = _optional_int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", minimum=0)
+    if value is not None and value > 100:
+        raise ConfigurationError(f"SAGEMAKER_MAX_PAYLOAD_IN_MB={value} exceeds SageMaker's limit of 100")
+    return value
+
+
+def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leafline.compiler import compile_model_dir
+from leafline.server_process import ServerProcess
+from tests.model_kinds import KINDS, Kind, train
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see real credentials or a real region/endpoint from the machine."""
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
+
+
+@pytest.fixture(scope="session")
+def binary_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small binary model, compiled: what most HTTP tests serve."""
+    directory = train(KINDS[0], tmp_path_factory.mktemp("binary"))
+    compile_model_dir(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def multiclass_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    kind = next(k for k in KINDS if k.name == "multiclass")
+    return train(kind, tmp_path_factory.mktemp("multiclass"))
+
+
+@pytest.fixture(scope="module")
+def server(binary_model_dir: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(binary_model_dir) as process:
+        yield process
+
+
+def kind_by_name(name: str) -> Kind:
+    return next(k for k in KINDS if k.name == name)

@@ -1,0 +1,82 @@
+"""Pure pieces of the server: settings, content negotiation, resources, mini-batching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leafline.batching import RecordTooLargeError, mini_batches
+from leafline.serving.errors import ConfigurationError, NotAcceptableError
+from leafline.serving.media import CSV, JSON, JSONLINES, request_format, response_format
+from leafline.serving.resources import Resources, _cpus, execution_parameters
+from leafline.serving.settings import ServerSettings
+
+
+def test_settings_defaults_follow_the_sagemaker_contract() -> None:
+    settings = ServerSettings.from_env({})
+    assert (settings.port, settings.model_dir, settings.region) == (8080, Path("/opt/ml/model"), "sa-east-1")
+    assert settings.max_payload_mb is None and settings.max_concurrency is None and not settings.profiling
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "101"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB=101 exceeds SageMaker's limit of 100"),
+        ({"PREDICTION_THRESHOLD": "1.5"}, "PREDICTION_THRESHOLD=1.5 must be between 0 and 1"),
+        ({"PREDICTION_THRESHOLD": "high"}, "PREDICTION_THRESHOLD='high' is not a number"),
+        ({"MODEL_S3_BUCKET": "b"}, "MODEL_S3_BUCKET and MODEL_S3_KEY must be set together"),
+        ({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "-1"}, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=-1 must be >= 0"),
+        ({"LEAFLINE_BACKEND": "gpu"}, "LEAFLINE_BACKEND='gpu' must be 'auto' or 'lightgbm'"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ServerSettings.from_env(env)
+
+
+def test_zero_concurrency_means_the_container_decides() -> None:
+    assert ServerSettings.from_env({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "0"}).max_concurrency is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, CSV), ("text/csv; charset=utf-8", CSV), ("application/json", JSON), ("application/x-ndjson", JSONLINES)],
+)
+def test_request_format_ignores_parameters(header: str | None, expected: str) -> None:
+    assert request_format(header) == expected
+
+
+def test_response_format_honours_q_values_and_wildcards() -> None:
+    assert response_format("application/json;q=0.2, application/jsonlines;q=0.9", CSV) == JSONLINES
+    assert response_format("*/*", JSON) == JSON
+    assert response_format(None, CSV) == CSV
+    with pytest.raises(NotAcceptableError):
+        response_format("text/html", CSV)
+
+
+def test_cgroup_cpu_quota_limits_the_cores(tmp_path: Path) -> None:
+    (tmp_path / "sys/fs/cgroup").mkdir(parents=True)
+    (tmp_path / "sys/fs/cgroup/cpu.max").write_text("100000 100000\n")
+    assert _cpus(tmp_path) == 1
+
+
+def test_execution_parameters_stay_within_sagemaker_limits() -> None:
+    big = Resources(cpus=64, memory_bytes=256 * 2**30)
+    params = execution_parameters(big, concurrency=64, payload_mb=None, model_bytes=10**6)
+    assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100  # type: ignore[operator]
+    small = Resources(cpus=2, memory_bytes=64 * 2**20)
+    assert execution_parameters(small, concurrency=2, payload_mb=None, model_bytes=10**6)["MaxPayloadInMB"] == 3
+    assert execution_parameters(small, concurrency=2, payload_mb=12, model_bytes=0)["MaxPayloadInMB"] == 12
+
+
+def test_mini_batches_keep_whole_records_within_the_limit() -> None:
+    data = b"aaaa\nbb\ncccccc\nd"
+    batches = list(mini_batches(data, 8))
+    assert batches == [b"aaaa\nbb\n", b"cccccc\nd"]
+    assert b"".join(batches) == data
+
+
+def test_a_record_over_the_limit_is_refused() -> None:
+    with pytest.raises(RecordTooLargeError, match="the record at byte 5 is 11 bytes, over the 8-byte payload limit"):
+        list(mini_batches(b"aaaa\nbbbbbbbbbb\nc\n", 8))
