@@ -107,7 +107,10 @@ class ServerProcess:
         events = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             if line.startswith("{"):
-                events.append(json.loads(line))
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    continue  # a line the server is still writing
         return events
 
     def log_tail(self, lines: int = 5) -> str:

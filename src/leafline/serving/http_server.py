@@ -102,21 +102,22 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         except _NotReady:
             self._discard_body()
-            self._reply(503, b"model not loaded yet\n", "text/plain")
             self._log(503, started, fields, error="model not loaded yet")
+            self._reply(503, b"model not loaded yet\n", "text/plain")
         except ServingError as exc:
-            self._reply(exc.status, exc.message.encode() + b"\n", "text/plain")
             self._log(exc.status, started, fields, error=exc.message)
+            self._reply(exc.status, exc.message.encode() + b"\n", "text/plain")
         except Exception as exc:  # a bug must not leak a traceback to the client, nor stop the server
             self.close_connection = True
-            self._reply(500, b"internal error while scoring; see the server log\n", "text/plain")
             self._log(500, started, fields, error=repr(exc), traceback=traceback.format_exc())
+            self._reply(500, b"internal error while scoring; see the server log\n", "text/plain")
         else:
-            timing = ", ".join(f"{stage};dur={ms:.2f}" for stage, ms in scored.stages_ms.items())
-            self._reply(200, scored.body, scored.content_type, {"Server-Timing": timing})
+            # Logged before the reply is sent, so a client that has its answer also finds the log line.
             if state.profiler:
                 state.profiler.record(scored.rows, scored.stages_ms)
             self._log(200, started, fields, rows=scored.rows, bytes_out=len(scored.body), ms=scored.stages_ms)
+            timing = ", ".join(f"{stage};dur={ms:.2f}" for stage, ms in scored.stages_ms.items())
+            self._reply(200, scored.body, scored.content_type, {"Server-Timing": timing})
 
     def _read_body(self, limit: int | None) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

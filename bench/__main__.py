@@ -1,0 +1,176 @@
+"""`make bench`: leafline's server against the "standard Python" baseline, measured in the same run.
+
+For each model (big: 500 trees x 63 leaves, small: 100 x 31; binary, 50 features) and a 6 MB CSV
+mini-batch: start each server, check its predictions against LightGBM, drive closed-loop POSTs at
+concurrency 1, 2, 4 in interleaved rounds (medians reported), and measure rows/s, p50 latency, rows per
+server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also the in-process limit
+(parse + predict + format of the same batch, no HTTP). Ratios are against the baseline in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import procinfo, workload
+from bench.load import LoadResult, run_load
+from leafline import samples
+from leafline.server_process import ServerProcess
+from leafline.serving.decoding import decode_csv
+from leafline.serving.scoring import Scorer, load_model
+
+CONCURRENCY = (1, 2, 4)
+RESULTS = Path("bench/results")
+
+
+def _servers(model_dir: Path) -> dict[str, ServerProcess]:
+    baseline_cmd = [
+        sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "300", "--log-level", "warning",
+        "--bind", "127.0.0.1:{port}", "bench.baseline_app:app",
+    ]  # fmt: skip
+    baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")})
+    baseline._command = [part.format(port=baseline.port) for part in baseline_cmd]
+    return {
+        "leafline": ServerProcess(model_dir),
+        "leafline (LightGBM fallback)": ServerProcess(model_dir, env={"LEAFLINE_BACKEND": "lightgbm"}),
+        "baseline (Flask+gunicorn+pandas)": baseline,
+    }
+
+
+def _check(server: ServerProcess, body: bytes, expected: np.ndarray) -> float:
+    status, _, out = server.request("POST", "/invocations", body, {"Content-Type": "text/csv"})
+    assert status == 200, out[:200]
+    served = np.array([float(line) for line in out.decode().splitlines()])
+    return float(np.abs(served - expected).max())
+
+
+def _in_process(model_dir: Path, body: bytes, rows: int, seconds: float, threads: int) -> float:
+    """Rows/s of parse + predict + format in one process: `threads` callers, no HTTP."""
+    model = load_model(model_dir, force_lightgbm=False, concurrency=threads, workers=2)
+    scorer = Scorer(model, None, "text/csv", threads=max(1, 2 // threads))
+    deadline = time.perf_counter() + seconds
+
+    def loop() -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            scorer.score(body, "text/csv", None)
+            done += 1
+        return done
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: loop(), range(threads)))
+    return total * rows / (time.perf_counter() - started)
+
+
+def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: float) -> dict[str, Any]:
+    model_dir = workload.model_dir(shape)
+    rows = body.count(b"\n")
+    import lightgbm
+
+    expected = np.asarray(lightgbm.Booster(model_file=str(model_dir / "model.txt")).predict(decode_csv(body, 50)))
+    servers = _servers(model_dir)
+    report: dict[str, Any] = {"model": shape.name, "trees": shape.trees, "leaves": shape.leaves, "rows": rows,
+                              "batch_bytes": len(body), "servers": {}}  # fmt: skip
+    try:
+        for name, server in servers.items():
+            server.start(timeout=120)
+            time.sleep(1.0)  # let start-up work settle before reading idle memory
+            report["servers"][name] = {
+                "start_to_ping_s": server.ready_seconds,
+                "idle_rss_mb": procinfo.memory_mb(server.pid, "VmRSS"),
+                "max_abs_diff_vs_lightgbm": _check(server, body, expected),
+                "runs": {c: [] for c in CONCURRENCY},
+            }
+        for round_index in range(rounds):
+            for concurrency in CONCURRENCY:
+                for name, server in servers.items():
+                    result = run_load(server.port, server.pid, body, rows, concurrency, seconds)
+                    report["servers"][name]["runs"][concurrency].append(result)
+                    print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name:34s} c={concurrency} "
+                          f"{result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms", flush=True)  # fmt: skip
+        for name, server in servers.items():
+            report["servers"][name]["peak_rss_mb"] = procinfo.memory_mb(server.pid, "VmHWM")
+    finally:
+        for server in servers.values():
+            server.stop()
+    report["in_process_rows_per_s"] = {c: _in_process(model_dir, body, rows, seconds, c) for c in (1, 2)}
+    return _summarise(report)
+
+
+def _median(runs: list[LoadResult], field: str) -> float:
+    return statistics.median(getattr(run, field) for run in runs)
+
+
+def _summarise(report: dict[str, Any]) -> dict[str, Any]:
+    for data in report["servers"].values():
+        data["by_concurrency"] = {
+            c: {f: _median(runs, f) for f in ("rows_per_s", "p50_ms", "rows_per_cpu_s")}
+            for c, runs in data.pop("runs").items()
+        }
+    leaf = report["servers"]["leafline"]["by_concurrency"]
+    base = report["servers"]["baseline (Flask+gunicorn+pandas)"]["by_concurrency"]
+    report["ratio_vs_baseline"] = {c: leaf[c]["rows_per_s"] / base[c]["rows_per_s"] for c in CONCURRENCY}
+    report["overhead_vs_in_process_c2"] = 1 - leaf[2]["rows_per_s"] / report["in_process_rows_per_s"][2]
+    return report
+
+
+def table(reports: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | server | rows/s c=1 / c=2 / c=4 | p50 c=1 | rows/CPU-s (c=2) | idle RSS | peak RSS "
+        "| start → /ping | max diff vs LightGBM |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for report in reports:
+        for name, data in report["servers"].items():
+            by = data["by_concurrency"]
+            rates = " / ".join(f"{by[c]['rows_per_s'] / 1000:.1f}k" for c in CONCURRENCY)
+            lines.append(
+                f"| {report['model']} ({report['trees']}x{report['leaves']}) | {name} | {rates} | "
+                f"{by[1]['p50_ms']:.0f} ms | {by[2]['rows_per_cpu_s'] / 1000:.1f}k | "
+                f"{data['idle_rss_mb']:.0f} MB | {data['peak_rss_mb']:.0f} MB | {data['start_to_ping_s']:.2f} s | "
+                f"{data['max_abs_diff_vs_lightgbm']:.1e} |"
+            )
+    lines.append("")
+    lines.append(
+        "| model | leafline / baseline c=1 / c=2 / c=4 | in-process limit c=1 / c=2 | server overhead at c=2 |"
+    )
+    lines.append("|---|---|---|---|")
+    for report in reports:
+        ratios = " / ".join(f"{report['ratio_vs_baseline'][c]:.2f}x" for c in CONCURRENCY)
+        limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
+        lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (default 3)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load run (default 4)")
+    parser.add_argument("--models", default="big,small", help="comma-separated: big, small")
+    args = parser.parse_args(argv)
+    shapes = {"big": samples.BIG, "small": samples.SMALL}
+    body = workload.batch()
+    rows = body.count(b"\n")
+    print(f"workload: {rows} rows, {len(body) / 2**20:.2f} MB CSV batch", flush=True)
+    reports = [bench_model(shapes[name], body, args.rounds, args.seconds) for name in args.models.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
+    text = table(reports)
+    (RESULTS / "bench.md").write_text(text + "\n")
+    print()
+    print(text)
+    print(f"\nwritten: {RESULTS / 'bench.md'}, {RESULTS / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
