@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 _MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "#n/a"})
 
 
+def warm_up() -> None:
+    """Import the parser before /ping turns 200, so the first request does not pay for it."""
+    import pyarrow.csv  # noqa: F401
+
+
 def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1) -> Matrix:
     if not body.strip():
         raise InvalidInputError("empty body: no records to score")

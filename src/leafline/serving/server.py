@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
 from leafline.serving.http_server import ScoringHTTPServer, ServingState
 from leafline.serving.jsonlog import log_event
@@ -78,6 +79,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
             objective=model.info.objective,
             reason="PREDICTION_THRESHOLD applies to binary models only",
         )
+    warm_up()
     _tune_gc()
     state.ready(scorer, payload_mb * 2**20 if payload_mb else None, params)
     log_event(
