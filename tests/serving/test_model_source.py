@@ -109,3 +109,18 @@ def test_symlink_out_of_the_model_dir_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     with pytest.raises(ModelLoadError, match=r"link 'model.txt' -> '/etc/passwd' escapes"):
         extract_archive(archive, tmp_path / "model")
+
+
+def test_large_model_downloads_in_parallel_ranges_intact(s3_endpoint: str, tmp_path: Path, monkeypatch) -> None:
+    """Above 8 MB the transfer manager splits the GET into ranges; the file must come back byte-exact."""
+    from leafline.serving.model_source import download_s3_object
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    data = bytes(range(256)) * (20 * 2**20 // 256 + 7)
+    s3 = _s3(s3_endpoint)
+    s3.create_bucket(Bucket="big", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
+    s3.put_object(Bucket="big", Key="p/e/model.txt", Body=data)
+    target = tmp_path / "model.txt"
+    download_s3_object("big", "p/e/model.txt", target, "sa-east-1")
+    assert target.read_bytes() == data
+    assert not (tmp_path / "model.txt.partial").exists()

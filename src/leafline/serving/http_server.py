@@ -30,14 +30,28 @@ class ServingState:
     """What handlers share: set once the model is loaded, read by every request."""
 
     concurrency: int
+    cpus: int = 1
     profiler: Profiler | None = None
     scorer: Scorer | None = None
     payload_limit: int | None = None  # bytes; None = no limit
     execution_parameters: dict[str, Any] = field(default_factory=dict)
     slots: threading.Semaphore = field(init=False)
+    _in_flight: int = field(init=False, default=0)
+    _count_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.concurrency)
+
+    def enter(self) -> int:
+        """Count a request in; returns the native threads it may use: the cores shared by the requests
+        in flight now, so a lone request uses every core and a full house uses one each."""
+        with self._count_lock:
+            self._in_flight += 1
+            return max(1, self.cpus // self._in_flight)
+
+    def leave(self) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
 
     def ready(self, scorer: Scorer, payload_limit: int | None, execution_parameters: dict[str, Any]) -> None:
         self.payload_limit = payload_limit
@@ -97,9 +111,15 @@ class _Handler(BaseHTTPRequestHandler):
                 body = self._read_body(state.payload_limit)
                 fields["bytes_in"] = len(body)
                 scorer = state.scorer
-                scored = (state.profiler.run if state.profiler else _call)(
-                    lambda: scorer.score(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
-                )
+                threads = state.enter()
+                try:
+                    scored = (state.profiler.run if state.profiler else _call)(
+                        lambda: scorer.score(
+                            body, self.headers.get("Content-Type"), self.headers.get("Accept"), threads
+                        )
+                    )
+                finally:
+                    state.leave()
         except _NotReady:
             self._discard_body()
             self._log(503, started, fields, error="model not loaded yet")

@@ -78,18 +78,20 @@ class Scorer:
     """Body in, body out: decode -> predict -> (threshold) -> encode, timing each stage."""
 
     def __init__(self, model: LoadedModel, threshold: float | None, default_accept: str, threads: int) -> None:
+        """threads: native threads per request when the caller does not say (see `score`)."""
         self.model = model
         self._threshold = threshold if model.info.is_binary else None
         self._default_accept = default_accept
         self._threads = threads
 
-    def score(self, body: bytes, content_type: str | None, accept: str | None) -> Scored:
+    def score(self, body: bytes, content_type: str | None, accept: str | None, threads: int | None = None) -> Scored:
+        threads = threads or self._threads
         in_fmt = request_format(content_type)
         out_fmt = response_format(accept, self._default_accept)
         started = time.perf_counter()
-        matrix = decode(body, in_fmt, self.model.info.feature_names, self._threads)
+        matrix = decode(body, in_fmt, self.model.info.feature_names, threads)
         parsed = time.perf_counter()
-        predictions = self._finish(self.model.predictor.predict(matrix, self._threads))
+        predictions = self._finish(self.model.predictor.predict(matrix, threads))
         predicted = time.perf_counter()
         payload = encode(predictions, out_fmt)
         done = time.perf_counter()

@@ -39,7 +39,9 @@ def run_server(
     settings = replace(settings, **overrides)  # type: ignore[arg-type]
     resources = detect_resources()
     concurrency = settings.max_concurrency or default_concurrency(resources)
-    state = ServingState(concurrency=concurrency, profiler=Profiler() if settings.profiling else None)
+    state = ServingState(
+        concurrency=concurrency, cpus=resources.cpus, profiler=Profiler() if settings.profiling else None
+    )
     try:
         server = ScoringHTTPServer((settings.host, settings.port), state)
     except OSError as exc:
@@ -70,7 +72,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
     )
     params = execution_parameters(resources, state.concurrency, settings.max_payload_mb, model.info.size_bytes)
     payload_mb = int(params["MaxPayloadInMB"])  # type: ignore[call-overload]
-    threads = max(1, cpus // state.concurrency)  # split the cores between in-flight requests
+    threads = max(1, cpus // state.concurrency)  # the default; each request gets cores / requests in flight
     scorer = Scorer(model, settings.threshold, settings.default_accept, threads)
     if settings.threshold is not None and not model.info.is_binary:
         log_event(
@@ -91,7 +93,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         trees=model.info.num_trees,
         backend=model.backend,
         fallback_reason=model.fallback_reason or None,
-        threads_per_request=threads,
+        cpus=cpus,
         execution_parameters=params,
     )
 
