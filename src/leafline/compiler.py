@@ -141,7 +141,8 @@ def _build_library(info: ModelInfo, library: Path, arch: str) -> None:
 
 def probe_rows(info: ModelInfo, rows: int = 2000, seed: int = 7) -> npt.NDArray[np.float64]:
     """Rows that visit every kind of branch: each feature's own range from the model header, with
-    missing values, exact zeros, negatives, values past both ends, and category codes seen and unseen."""
+    missing values, exact and tiny zeros, negatives, values past both ends, and category codes seen and
+    unseen."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -158,6 +159,9 @@ def probe_rows(info: ModelInfo, rows: int = 2000, seed: int = 7) -> npt.NDArray[
             column[negative] = -np.abs(column[negative]) - 1.0
         column[rng.random(rows) < 0.1] = np.nan
         column[rng.random(rows) < 0.05] = 0.0
+        # LightGBM treats |x| <= 1e-35 as zero; a compiler that tests `== 0` diverges only there.
+        tiny = rng.random(rows) < 0.03
+        column[tiny] = rng.choice([1e-36, -1e-36, 1e-40, -5e-324, -0.0], size=int(tiny.sum()))
         columns.append(column)
     return np.ascontiguousarray(np.column_stack(columns))
 
