@@ -83,7 +83,6 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         )
     warm_up()
     _tune_gc()
-    state.ready(scorer, payload_mb * 2**20 if payload_mb else None, params)
     log_event(
         "model_loaded",
         model=str(model.info.path),
@@ -96,6 +95,8 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         cpus=cpus,
         execution_parameters=params,
     )
+    # Logged first, then ready: whoever sees /ping turn 200 also finds the model_loaded line.
+    state.ready(scorer, payload_mb * 2**20 if payload_mb else None, params)
 
 
 def _tune_gc() -> None:
