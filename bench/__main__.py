@@ -36,8 +36,7 @@ def _servers(model_dir: Path) -> dict[str, ServerProcess]:
         sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "300", "--log-level", "warning",
         "--bind", "127.0.0.1:{port}", "bench.baseline_app:app",
     ]  # fmt: skip
-    baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")})
-    baseline._command = [part.format(port=baseline.port) for part in baseline_cmd]
+    baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")}, command=baseline_cmd)
     return {
         "leafline": ServerProcess(model_dir),
         "leafline (LightGBM fallback)": ServerProcess(model_dir, env={"LEAFLINE_BACKEND": "lightgbm"}),

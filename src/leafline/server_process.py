@@ -48,7 +48,12 @@ class ServerProcess:
             "SAGEMAKER_BIND_TO_PORT": str(self.port),
             **(env or {}),
         }
-        self._command = command or [sys.executable, "-m", "leafline.serving", "serve"]
+        # A custom command (the benchmark's baseline server) may name the chosen port as "{port}".
+        self._command = (
+            [part.format(port=self.port) for part in command]
+            if command
+            else [sys.executable, "-m", "leafline.serving", "serve"]
+        )
         self.log_path = log_path
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
