@@ -41,7 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--workdir", type=Path, default=Path("demo-output"), help="where the demo writes")
     demo.add_argument("--rows", type=int, default=50_000, help="rows in the sample batch (default: 50000)")
+    _add_transform(commands)
     return parser
+
+
+def _add_transform(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    transform = commands.add_parser(
+        "transform",
+        help="run a CreateTransformJob request locally against the real server (no AWS, no Docker)",
+        description="Run a Batch Transform job on this machine: REQUEST.json is a CreateTransformJob request as "
+        "boto3 takes it; s3:// URIs go through boto3 (AWS_ENDPOINT_URL may point at a local S3), file:// URIs are "
+        "local folders. Each instance is a `serve` process. Prints the DescribeTransformJob-shaped result with "
+        "metrics as JSON; exits 0 when the job Completed, 1 when it Failed, 2 when the request is invalid.",
+    )
+    transform.add_argument("request", type=Path, metavar="REQUEST.json")
+    model = transform.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model-dir", type=Path, help="an unpacked model directory (what /opt/ml/model holds)")
+    model.add_argument(
+        "--model-data", metavar="URI", help="the model.tar.gz (s3:// or file://), unpacked as SageMaker does"
+    )
+    transform.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="the model's Environment (repeatable)"
+    )
+    transform.add_argument("--logs", type=Path, default=None, help="folder for the instances' logs (default: temp)")
+    transform.add_argument(
+        "--python-slices",
+        action="store_true",
+        help="DataProcessing slices end-exclusive as in Python (default: end-inclusive, as the AWS page words them)",
+    )
+    transform.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line (default: on a terminal)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             result = compile_model_dir(args.model_dir)
             print(result.summary())
             return 0
+        if args.command == "transform":
+            from leafline.transform.cli import run_transform_command
+
+            return run_transform_command(args)
         if args.command == "demo":
             from leafline.demo import run_demo
 

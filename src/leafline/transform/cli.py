@@ -1,0 +1,65 @@
+"""`leafline transform`: read the request, prepare the model, run the job, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from leafline.errors import UsageError
+from leafline.transform import instances
+from leafline.transform.job import EmulatorOptions, ModelSource, run_transform_job
+from leafline.transform.progress import JobProgress, ProgressLine
+from leafline.transform.storage import Storage
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def load_request(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the request ({exc.strerror})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a CreateTransformJob request is a JSON object")
+    return data
+
+
+def run_transform_command(args: argparse.Namespace) -> int:
+    request = load_request(args.request)
+    options = EmulatorOptions(log_dir=args.logs, slice_end_inclusive=not args.python_slices)
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with tempfile.TemporaryDirectory(prefix="leafline-model-") as workdir, ExitStack() as display:
+        if args.model_data:
+            model_dir = instances.fetch_model(args.model_data, Storage(), Path(workdir))
+        else:
+            model_dir = args.model_dir
+            if not model_dir.is_dir():
+                raise UsageError(f"--model-dir {model_dir}: no such directory")
+        model = ModelSource(model_dir, parse_env(args.env))
+
+        def show(progress: JobProgress) -> None:
+            display.enter_context(ProgressLine(progress))
+
+        result = run_transform_job(request, model, options, progress_hook=show if show_progress else None)
+    print(json.dumps(result.to_json(), indent=2, default=_json_default))
+    return 0 if result.status == "Completed" else 1
+
+
+def _json_default(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)

@@ -1,0 +1,209 @@
+"""file:// and s3:// locations: list what is under a prefix, stream objects in, publish outputs atomically.
+
+s3:// goes through boto3, so AWS_ENDPOINT_URL (or an explicit endpoint) can point it at a local S3.
+An output is assembled in a local temporary file and published in one step (os.replace on disk, a single
+PUT or completed multipart upload on S3), so no reader ever sees a partial object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from leafline.errors import LeaflineError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class StorageError(LeaflineError):
+    """A location that cannot be listed, read or written; the message names it."""
+
+
+@dataclass(frozen=True)
+class InputObject:
+    uri: str
+    relative_key: str  # the key below the input prefix's folder: names the .out under S3OutputPath
+    size: int
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StorageError(f"{uri}: not an s3://bucket/key URI")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.netloc + parsed.path)) if parsed.netloc else Path(unquote(parsed.path))
+
+
+def join_uri(base: str, relative: str) -> str:
+    return base.rstrip("/") + "/" + relative.lstrip("/")
+
+
+class Storage:
+    """One place for both schemes; boto3 is imported and its client built only when an s3:// URI appears."""
+
+    def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._client: S3Client | None = None
+
+    @property
+    def s3(self) -> S3Client:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self._endpoint_url, region_name=self._region)
+        return self._client
+
+    def list_prefix(self, uri: str) -> list[InputObject]:
+        """Every object under the prefix, subfolders included, sorted by key; folder markers skipped."""
+        objects = self._list_s3(uri) if uri.startswith("s3://") else self._list_local(uri)
+        return sorted(objects, key=lambda item: item.relative_key)
+
+    def _list_s3(self, uri: str) -> list[InputObject]:
+        bucket, prefix = split_s3(uri)
+        folder = prefix[: prefix.rfind("/") + 1]
+        found = []
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if not key.endswith("/"):
+                        found.append(InputObject(f"s3://{bucket}/{key}", key[len(folder) :], item["Size"]))
+        except Exception as exc:
+            raise StorageError(f"{uri}: cannot list ({_describe(exc)})") from None
+        return found
+
+    def _list_local(self, uri: str) -> list[InputObject]:
+        path = local_path(uri)
+        if path.is_dir():
+            folder, name_prefix = path, ""
+        else:
+            folder, name_prefix = path.parent, path.name
+        if not folder.is_dir():
+            raise StorageError(f"{uri}: no such directory {folder}")
+        found = []
+        for root, _, files in os.walk(folder):
+            for name in files:
+                full = Path(root) / name
+                relative = full.relative_to(folder).as_posix()
+                if relative.startswith(name_prefix) and not _is_partial(name):
+                    found.append(InputObject(full.as_uri(), relative, full.stat().st_size))
+        return found
+
+    def list_manifest(self, uri: str) -> list[InputObject]:
+        """A ManifestFile: [{"prefix": "s3://bucket/folder/"}, "relative/key1", ...]."""
+        try:
+            entries = json.loads(self.read_bytes(uri))
+        except ValueError as exc:
+            raise StorageError(f"{uri}: the manifest is not valid JSON ({exc})") from None
+        if not (isinstance(entries, list) and entries and isinstance(entries[0], dict) and "prefix" in entries[0]):
+            raise StorageError(f'{uri}: a manifest is a JSON list starting with {{"prefix": "s3://..."}}')
+        prefix = str(entries[0]["prefix"])
+        objects = []
+        for position, entry in enumerate(entries[1:], start=2):
+            if not isinstance(entry, str) or not entry:
+                raise StorageError(f"{uri}: entry {position} is not a relative key string")
+            objects.append(InputObject(prefix + entry, entry, self.size(prefix + entry)))
+        return objects
+
+    def size(self, uri: str) -> int:
+        if uri.startswith("s3://"):
+            bucket, key = split_s3(uri)
+            try:
+                return int(self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            except Exception as exc:
+                raise StorageError(f"{uri}: cannot read ({_describe(exc)})") from None
+        try:
+            return local_path(uri).stat().st_size
+        except OSError as exc:
+            raise StorageError(f"{uri}: cannot read ({exc.strerror})") from None
+
+    def read_bytes(self, uri: str) -> bytes:
+        with self.open_read(uri) as stream:
+            return stream.read()
+
+    def open_read(self, uri: str) -> IO[bytes]:
+        """A streaming reader: the object is never held whole in memory."""
+        if uri.startswith("s3://"):
+            bucket, key = split_s3(uri)
+            try:
+                body: IO[bytes] = self.s3.get_object(Bucket=bucket, Key=key)["Body"]  # type: ignore[assignment]
+            except Exception as exc:
+                raise StorageError(f"{uri}: cannot read ({_describe(exc)})") from None
+            return body
+        try:
+            return local_path(uri).open("rb")
+        except OSError as exc:
+            raise StorageError(f"{uri}: cannot read ({exc.strerror})") from None
+
+    def staging_file(self, uri: str) -> IO[bytes]:
+        """A temporary file to assemble `uri` in; publish() moves it into place, discard() removes it."""
+        if uri.startswith("s3://"):
+            return tempfile.NamedTemporaryFile(prefix="leafline-out-", suffix=".partial", delete=False)
+        target = local_path(uri)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".partial",
+                                               delete=False)  # fmt: skip
+        except OSError as exc:
+            raise StorageError(f"{uri}: cannot write ({exc.strerror})") from None
+
+    def publish(self, staged: Path, uri: str, kms_key_id: str | None = None) -> None:
+        try:
+            if uri.startswith("s3://"):
+                bucket, key = split_s3(uri)
+                extra: dict[str, Any] = {}
+                if kms_key_id:
+                    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+                self.s3.upload_file(str(staged), bucket, key, ExtraArgs=extra or None)
+                staged.unlink(missing_ok=True)
+            else:
+                staged.replace(local_path(uri))
+        except Exception as exc:
+            staged.unlink(missing_ok=True)
+            raise StorageError(f"{uri}: cannot write ({_describe(exc)})") from None
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        with self.staging_file(uri) as handle:
+            handle.write(data)
+        self.publish(Path(handle.name), uri)
+
+    def exists(self, uri: str) -> bool:
+        try:
+            self.size(uri)
+        except StorageError:
+            return False
+        return True
+
+    def copy_to_local(self, uri: str, target: Path) -> None:
+        with self.open_read(uri) as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, 8 * 2**20)
+
+
+def iter_chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def _is_partial(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".partial")
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        error = response["Error"]
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    return str(exc) or type(exc).__name__
