@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import procinfo, workload
+from bench import emulated, procinfo, workload
 from bench.load import LoadResult, run_load
 from leafline import samples
 from leafline.server_process import ServerProcess
@@ -89,6 +89,7 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                 "max_abs_diff_vs_lightgbm": _check(server, body, expected),
                 "runs": {c: [] for c in CONCURRENCY},
             }
+        report["emulator_runs"] = []
         for round_index in range(rounds):
             for concurrency in CONCURRENCY:
                 for name, server in servers.items():
@@ -96,6 +97,11 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                     report["servers"][name]["runs"][concurrency].append(result)
                     print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name:34s} c={concurrency} "
                           f"{result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms", flush=True)  # fmt: skip
+            job = emulated.run_job(model_dir, body, workload.CACHE)
+            report["emulator_runs"].append(job)
+            print(f"  [{shape.name} round {round_index + 1}/{rounds}] leafline transform ({job['files']} files, "
+                  f"{job['rows']:,} rows)  {job['transform_rows_per_s']:>10,.0f} rows/s "
+                  f"(end to end {job['end_to_end_rows_per_s']:,.0f})", flush=True)  # fmt: skip
         for name, server in servers.items():
             report["servers"][name]["peak_rss_mb"] = procinfo.memory_mb(server.pid, "VmHWM")
     finally:
@@ -119,6 +125,20 @@ def _summarise(report: dict[str, Any]) -> dict[str, Any]:
     base = report["servers"]["baseline (Flask+gunicorn+pandas)"]["by_concurrency"]
     report["ratio_vs_baseline"] = {c: leaf[c]["rows_per_s"] / base[c]["rows_per_s"] for c in CONCURRENCY}
     report["overhead_vs_in_process_c2"] = 1 - leaf[2]["rows_per_s"] / report["in_process_rows_per_s"][2]
+    jobs = report.pop("emulator_runs")
+    mct = jobs[0]["mct"]
+    report["emulator"] = {
+        "rows": jobs[0]["rows"],
+        "files": jobs[0]["files"],
+        "mct": mct,
+        "transform_rows_per_s": statistics.median(j["transform_rows_per_s"] for j in jobs),
+        "end_to_end_rows_per_s": statistics.median(j["end_to_end_rows_per_s"] for j in jobs),
+        "server_rows_per_s": leaf[mct]["rows_per_s"] if mct in leaf else None,
+    }
+    if report["emulator"]["server_rows_per_s"]:
+        server_rate = report["emulator"]["server_rows_per_s"]
+        report["emulator"]["ratio"] = report["emulator"]["transform_rows_per_s"] / server_rate
+        report["emulator"]["ratio_end_to_end"] = report["emulator"]["end_to_end_rows_per_s"] / server_rate
     return report
 
 
@@ -147,6 +167,18 @@ def table(reports: list[dict[str, Any]]) -> str:
         ratios = " / ".join(f"{report['ratio_vs_baseline'][c]:.2f}x" for c in CONCURRENCY)
         limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
         lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
+    lines.append("")
+    lines.append("| model | `leafline transform` job | rows/s (transform / end to end) | server alone at c=MCT "
+                 "| emulator / server (transform / end to end) |")  # fmt: skip
+    lines.append("|---|---|---|---|---|")
+    for report in reports:
+        job = report["emulator"]
+        lines.append(
+            f"| {report['model']} | {job['files']} files, {job['rows']:,} rows, MCT {job['mct']} | "
+            f"{job['transform_rows_per_s'] / 1000:.1f}k / {job['end_to_end_rows_per_s'] / 1000:.1f}k | "
+            f"{(job['server_rows_per_s'] or 0) / 1000:.1f}k | "
+            f"{job.get('ratio', 0):.1%} / {job.get('ratio_end_to_end', 0):.1%} |"
+        )
     return "\n".join(lines)
 
 

@@ -35,12 +35,21 @@ class Payload:
 
 
 def count_records(body: bytes) -> int:
-    """Non-empty lines; the fast path is two C-level scans, the careful one runs only when blank lines exist."""
+    """Non-empty lines (a lone "\r" is empty too). Vectorised: a Python-level scan of a 6 MB payload costs
+    about ten times more and, on a 2-core machine, that time is taken from the server."""
+    import numpy as np
+
     if not body:
         return 0
-    if b"\n\n" in body or b"\n\r\n" in body or body[:1] in (b"\n", b"\r") or body.endswith((b"\n", b"\r")):
-        return sum(1 for line in body.split(b"\n") if line.rstrip(b"\r"))
-    return body.count(b"\n") + 1
+    data = np.frombuffer(body, np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    lengths = np.concatenate((newlines, [len(data)])) - starts
+    blank = lengths == 0
+    single = lengths == 1
+    if single.any():
+        blank |= single & (data[np.minimum(starts, len(data) - 1)] == 13)
+    return int(len(lengths) - np.count_nonzero(blank))
 
 
 def payloads(
