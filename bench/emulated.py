@@ -17,7 +17,7 @@ from bench.workload import CACHE
 from leafline.transform.job import ModelSource, run_transform_job
 
 FILES = 8
-COPIES = 3
+COPIES = 8
 
 
 def input_folder(body: bytes) -> Path:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path("demo-output"), help="where the demo writes")
     demo.add_argument("--rows", type=int, default=50_000, help="rows in the sample batch (default: 50000)")
     _add_transform(commands)
+    from leafline.validation.cli import add_parser as add_validate
+
+    add_validate(commands)
     return parser
 
 
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             from leafline.transform.cli import run_transform_command
 
             return run_transform_command(args)
+        if args.command == "validate":
+            from leafline.validation.cli import run_validate_command
+
+            return run_validate_command(args)
         if args.command == "demo":
             from leafline.demo import run_demo
 

@@ -92,7 +92,7 @@ class Storage:
         else:
             folder, name_prefix = path.parent, path.name
         if not folder.is_dir():
-            raise StorageError(f"{uri}: no such directory {folder}")
+            return []  # as on S3, a prefix nothing was written under is simply empty
         found = []
         for root, _, files in os.walk(folder):
             for name in files:
