@@ -5,6 +5,7 @@ mini-batch: start each server, check its predictions against LightGBM, drive clo
 concurrency 1, 2, 4 in interleaved rounds (medians reported), and measure rows/s, p50 latency, rows per
 server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also the in-process limit
 (parse + predict + format of the same batch, no HTTP). Ratios are against the baseline in the same run.
+Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT.
 """
 
 from __future__ import annotations

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from leafline.transform.job import EmulatorOptions, ModelSource, run_transform_job
+from leafline.transform.progress import JobProgress, ProgressLine
 from tests.transform.helpers import FAKE_CONTAINER, id_lines, invocations, request, run_fake
 
 MIB = 2**20
@@ -231,3 +235,51 @@ def test_no_input_objects_fails_the_job(tmp_path: Path) -> None:
     assert result.status == "Failed"
     assert result.describe["FailureReason"].startswith("ClientError: no objects found under")
     _ = FAKE_CONTAINER
+
+
+def test_split_type_none_sends_each_object_whole_and_fails_one_over_the_limit(tmp_path: Path) -> None:
+    files = {"small.csv": id_lines(1, 3), "large.csv": id_lines(1, 2, width=MIB)}
+    req = request(folder(tmp_path, files), (tmp_path / "out").as_uri(), MaxPayloadInMB=1,
+                  TransformInput={"SplitType": "None"})  # fmt: skip
+
+    result, log = run_fake(req, tmp_path)
+
+    assert result.status == "Failed"
+    assert "large.csv: with SplitType None the whole object is one payload" in result.describe["FailureReason"]
+    assert [(e["bytes"], e["records"]) for e in invocations(log)] == [(len(id_lines(1, 3)), 3)]
+    assert (tmp_path / "out" / "small.csv.out").read_text() == "1\n2\n3\n"
+
+
+def test_a_stopped_job_ends_stopped_without_partial_outputs(tmp_path: Path) -> None:
+    files = {f"part-{i}.csv": id_lines(1, 20) for i in range(10)}
+    req = request(folder(tmp_path, files), (tmp_path / "out").as_uri(), BatchStrategy="SingleRecord")
+    log = tmp_path / "fake.jsonl"
+    stop = threading.Event()
+    results: list[Any] = []
+    model = ModelSource(tmp_path, {"FAKE_LOG": str(log), "FAKE_SLEEP_S": "0.05"})
+    options = EmulatorOptions(serve_command=FAKE_CONTAINER, log_dir=tmp_path / "logs")
+    runner = threading.Thread(target=lambda: results.append(run_transform_job(req, model, options, stop=stop)))
+    runner.start()
+    while runner.is_alive() and not (log.exists() and '"call"' in log.read_text()):
+        stop.wait(0.01)  # poll for the first invocation, then stop the job (as StopTransformJob would)
+    stop.set()
+    runner.join()
+
+    (result,) = results
+    assert result.status == "Stopped"
+    assert "FailureReason" not in result.describe
+    written = [p.name for p in (tmp_path / "out").iterdir()] if (tmp_path / "out").exists() else []
+    assert len([name for name in written if name.endswith(".out")]) < 10
+    assert not [name for name in written if not name.endswith(".out")]  # no staging file left behind
+
+
+def test_the_progress_line_counts_files_records_and_rate() -> None:
+    progress = JobProgress(files_total=3)
+    stream = io.StringIO()
+    with ProgressLine(progress, stream=stream, interval_s=3600):
+        progress.add_payload(records=1500, size=10)
+        progress.file_finished(failed=False)
+        progress.file_finished(failed=True)
+
+    assert stream.getvalue().startswith("\r\x1b[2Kfiles 2/3 (1 failed) · 1,500 records · ")
+    assert stream.getvalue().endswith(" s\n")
