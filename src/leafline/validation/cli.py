@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
 from leafline.transform.cli import load_request
 from leafline.validation.spec import ValidationSpec
-from leafline.validation.validate import validate_output
 
 
 def run_validate_command(args: argparse.Namespace) -> int:
@@ -35,6 +33,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
                               args.content_type, gzip_input=args.gzip, **overrides)  # fmt: skip
     if args.model_dir is not None and not (args.model_dir / "model.txt").is_file():
         raise UsageError(f"--model-dir {args.model_dir}: no model.txt there")
+    from leafline.validation.validate import validate_output  # numpy and LightGBM: only when validating
+
     report = validate_output(spec)
     if args.report:
         report.write(args.report)
@@ -84,4 +84,3 @@ def add_parser(commands: Any) -> None:
     validate.add_argument("--previous-report", type=Path, help="last run's report, for drift (PSI)")
     validate.add_argument("--max-psi", type=float, help="fail when PSI is above this (default: report only)")
     validate.add_argument("--report", type=Path, help="write the JSON report here")
-    _ = sys

@@ -1,0 +1,168 @@
+"""The job spec and the request builders both orchestrators use: checked against botocore's service model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from leafline import aws_requests
+from leafline.jobspec import SpecError, TransformSettings, load_spec, run_names, safe_name
+from leafline.transform.request import parse_request
+
+SPEC_TOML = """
+project_id = "churn"
+experiment_id = "exp-2026-11"
+bucket = "models-bucket"
+role_arn = "arn:aws:iam::123456789012:role/leafline-scoring"
+image_uri = "123456789012.dkr.ecr.sa-east-1.amazonaws.com/leafline:1.0"
+instance_type = "ml.c5.xlarge"
+threshold = 0.5
+output_kms_key_id = "alias/scores"
+subnets = ["subnet-1"]
+security_group_ids = ["sg-1"]
+
+[transform]
+max_concurrent_transforms = 4
+max_payload_mb = 6
+
+[tags]
+team = "risk"
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC_TOML)
+    return path
+
+
+def test_a_spec_file_with_overrides_gives_the_seed_layout(spec_file: Path) -> None:
+    spec = load_spec(spec_file, {"instance_count": 2, "transform.max_payload_mb": 12})
+
+    assert (spec.instance_count, spec.transform.max_payload_mb, spec.transform.max_concurrent_transforms) == (2, 12, 4)
+    assert spec.model_data_url == "s3://models-bucket/churn/exp-2026-11/model.tar.gz"
+    assert spec.input_uri("2026-11-20") == "s3://models-bucket/churn/exp-2026-11/scoring/2026-11-20/input/"
+    assert spec.output_uri("2026-11-20") == "s3://models-bucket/churn/exp-2026-11/scoring/2026-11-20/output/"
+    assert spec.region == "sa-east-1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"instance_type": "ml.z9.huge"}, "instance_type 'ml.z9.huge': unknown"),
+        (
+            {"transform.max_payload_mb": 101, "transform.max_concurrent_transforms": None},
+            "must be an integer in 0..100",
+        ),
+        ({"transform.max_concurrent_transforms": 20}, "20 x 6 = 120 MB, over SageMaker's 100 MB limit"),
+        ({"project_id": "p" * 64}, "names the model package group: 1-63"),
+        ({"project_id": "churn_model"}, "names the model package group"),
+        ({"role_arn": ""}, "role_arn '': expected an IAM role ARN"),
+        ({"instance_count": 0}, "instance_count = 0: must be an integer in 1..100"),
+        ({"threshold": 1.5}, "threshold 1.5: must be within [0, 1]"),
+        ({"security_group_ids": []}, "subnets and security_group_ids go together"),
+        ({"colour": "blue"}, "unknown setting(s): colour"),
+        ({"transform.speed": 1}, "unknown setting(s): transform.speed"),
+    ],
+)
+def test_invalid_specs_are_refused_naming_the_key(spec_file: Path, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec_file, overrides)
+
+    assert message in str(caught.value)
+
+
+def test_a_bad_run_date_is_refused(spec_file: Path) -> None:
+    with pytest.raises(SpecError, match="run date '20261120': expected YYYY-MM-DD"):
+        load_spec(spec_file).input_uri("20261120")
+
+
+def test_names_are_deterministic_short_and_distinct() -> None:
+    long_run = "manual__2026-11-20T03:00:00.123456+00:00" * 3
+
+    first, again = safe_name("lf", "churn", long_run), safe_name("lf", "churn", long_run)
+    other = safe_name("lf", "churn", long_run + "x")
+
+    assert first == again
+    assert len(first) <= 63 and len(other) <= 63
+    assert first != other
+    assert set(first) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+    assert (
+        safe_name("lf", "churn", "scheduled__2026-11-20T03:00:00+00:00")
+        == "lf-churn-scheduled-2026-11-20T03-00-00-00-00"
+    )
+
+
+def test_run_names_follow_the_run_id(spec_file: Path) -> None:
+    spec = load_spec(spec_file)
+
+    assert run_names(spec, "scheduled__2026-11-20") == run_names(spec, "scheduled__2026-11-20")
+    assert run_names(spec, "scheduled__2026-11-20") != run_names(spec, "manual__2026-11-20")
+
+
+def sagemaker_client() -> Any:
+    return boto3.client("sagemaker", region_name="sa-east-1")
+
+
+def test_every_request_is_valid_for_botocore(spec_file: Path) -> None:
+    spec = load_spec(spec_file)
+    names = run_names(spec, "scheduled__2026-11-20")
+    arn = "arn:aws:sagemaker:sa-east-1:123456789012:model-package/churn/3"
+    metadata = {aws_requests.ARTIFACT_HASH_KEY: "ab" * 32, "lightgbm": "4.6.0"}
+    calls = [
+        ("create_model_package_group", aws_requests.create_model_package_group(spec),
+         {"ModelPackageGroupArn": "arn:aws:sagemaker:sa-east-1:123456789012:model-package-group/churn"}),
+        ("create_model_package", aws_requests.create_model_package(spec, spec.model_data_url, metadata),
+         {"ModelPackageArn": arn}),
+        ("create_model", aws_requests.create_model(spec, names["model"], arn),
+         {"ModelArn": "arn:aws:sagemaker:sa-east-1:123456789012:model/x"}),
+        ("create_transform_job", aws_requests.create_transform_job(spec, names["transform_job"], names["model"],
+                                                                   "2026-11-20"),
+         {"TransformJobArn": "arn:aws:sagemaker:sa-east-1:123456789012:transform-job/x"}),
+    ]  # fmt: skip
+    client = sagemaker_client()
+    with Stubber(client) as stubber:
+        for operation, request, response in calls:
+            stubber.add_response(operation, response, expected_params=request)
+            getattr(client, operation)(**request)  # botocore validates the request against the service model
+        stubber.assert_no_pending_responses()
+
+
+def test_the_transform_request_carries_the_spec(spec_file: Path) -> None:
+    spec = load_spec(spec_file)
+
+    request = aws_requests.create_transform_job(spec, "lf-churn-run", "lf-churn-model", "2026-11-20")
+
+    assert request["MaxConcurrentTransforms"] == 4 and request["MaxPayloadInMB"] == 6
+    assert request["Environment"]["PREDICTION_THRESHOLD"] == "0.5"
+    assert request["TransformOutput"]["KmsKeyId"] == "alias/scores"
+    assert {"Key": "team", "Value": "risk"} in request["Tags"]
+    parsed = parse_request(request)  # the emulator takes the very request the orchestrators send
+    assert (parsed.max_concurrent_transforms, parsed.max_payload_mb, parsed.instance_type) == (4, 6, "ml.c5.xlarge")
+
+
+def test_unset_transform_settings_are_left_to_the_container(spec_file: Path) -> None:
+    spec = load_spec(spec_file, {"transform.max_concurrent_transforms": None, "transform.max_payload_mb": None})
+
+    request = aws_requests.create_transform_job(spec, "j", "m", "2026-11-20", TransformSettings())
+
+    assert "MaxConcurrentTransforms" not in request and "MaxPayloadInMB" not in request
+
+
+def test_models_come_from_a_registered_version_with_network_isolation(spec_file: Path) -> None:
+    spec = load_spec(spec_file)
+    arn = "arn:aws:sagemaker:sa-east-1:123456789012:model-package/churn/3"
+
+    request = aws_requests.create_model(spec, "m", arn)
+    version = aws_requests.create_model_package(spec, spec.model_data_url, {aws_requests.ARTIFACT_HASH_KEY: "cd" * 32})
+
+    assert request["Containers"] == [{"ModelPackageName": arn}]  # the approval gate applies
+    assert request["EnableNetworkIsolation"] is True
+    assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+    assert version["ModelApprovalStatus"] == "PendingManualApproval"
+    assert version["CustomerMetadataProperties"][aws_requests.ARTIFACT_HASH_KEY] == "cd" * 32
