@@ -8,15 +8,16 @@ and prints a summary. Later issues turn this into the full nightly run.
 
 from __future__ import annotations
 
+import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from leafline import samples
-from leafline.batching import mini_batches
 from leafline.compiler import compile_model_dir
 from leafline.server_process import ServerProcess
 from leafline.serving import artifacts
+from leafline.transform.splitting import payloads
 
 
 def _step(message: str) -> None:
@@ -64,7 +65,8 @@ def _score(server: ServerProcess, data: bytes, max_bytes: int, concurrency: int)
         return body
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return b"".join(pool.map(post, mini_batches(data, max_bytes)))
+        batches = payloads(io.BytesIO(data), split_lines=True, single_record=False, max_bytes=max_bytes)
+        return b"".join(pool.map(post, (batch.body for batch in batches)))
 
 
 def _agreement(model_path: Path, data: bytes, output: bytes) -> tuple[float, float]:

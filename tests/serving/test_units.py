@@ -1,16 +1,17 @@
-"""Pure pieces of the server: settings, content negotiation, resources, mini-batching."""
+"""Pure pieces: server settings, content negotiation, resources, and splitting input into payloads."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
-from leafline.batching import RecordTooLargeError, mini_batches
 from leafline.serving.errors import ConfigurationError, NotAcceptableError
 from leafline.serving.media import CSV, JSON, JSONLINES, request_format, response_format
 from leafline.serving.resources import Resources, _cpus, execution_parameters
 from leafline.serving.settings import ServerSettings
+from leafline.transform.splitting import RecordTooLargeError, payloads
 
 
 def test_settings_defaults_follow_the_sagemaker_contract() -> None:
@@ -70,13 +71,12 @@ def test_execution_parameters_stay_within_sagemaker_limits() -> None:
     assert execution_parameters(small, concurrency=2, payload_mb=12, model_bytes=0)["MaxPayloadInMB"] == 12
 
 
-def test_mini_batches_keep_whole_records_within_the_limit() -> None:
+def test_payloads_keep_whole_records_within_the_limit() -> None:
     data = b"aaaa\nbb\ncccccc\nd"
-    batches = list(mini_batches(data, 8))
-    assert batches == [b"aaaa\nbb\n", b"cccccc\nd"]
-    assert b"".join(batches) == data
+    batches = list(payloads(io.BytesIO(data), split_lines=True, single_record=False, max_bytes=8))
+    assert [(b.body, b.first_record, b.records) for b in batches] == [(b"aaaa\nbb", 1, 2), (b"cccccc\nd", 3, 2)]
 
 
 def test_a_record_over_the_limit_is_refused() -> None:
-    with pytest.raises(RecordTooLargeError, match="the record at byte 5 is 11 bytes, over the 8-byte payload limit"):
-        list(mini_batches(b"aaaa\nbbbbbbbbbb\nc\n", 8))
+    with pytest.raises(RecordTooLargeError, match=r"record 2 \(line 2\) is over the 8-byte payload limit"):
+        list(payloads(io.BytesIO(b"aaaa\nbbbbbbbbbb\nc\n"), split_lines=True, single_record=False, max_bytes=8))
