@@ -65,10 +65,6 @@ class FileOutcome:
     bytes_out: int = 0
     error: str | None = None
 
-    @property
-    def succeeded(self) -> bool:
-        return self.error is None
-
 
 @dataclass
 class TransformJobResult:

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -175,26 +174,9 @@ class Storage:
             staged.unlink(missing_ok=True)
             raise StorageError(f"{uri}: cannot write ({_describe(exc)})") from None
 
-    def write_bytes(self, uri: str, data: bytes) -> None:
-        with self.staging_file(uri) as handle:
-            handle.write(data)
-        self.publish(Path(handle.name), uri)
-
-    def exists(self, uri: str) -> bool:
-        try:
-            self.size(uri)
-        except StorageError:
-            return False
-        return True
-
     def copy_to_local(self, uri: str, target: Path) -> None:
         with self.open_read(uri) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 8 * 2**20)
-
-
-def iter_chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    while chunk := stream.read(size):
-        yield chunk
 
 
 def _is_partial(name: str) -> bool:
