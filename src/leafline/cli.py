@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from leafline import __version__
@@ -45,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     from leafline.validation.cli import add_parser as add_validate
 
     add_validate(commands)
+    from leafline.model_cli import add_parsers as add_model_commands
+    from leafline.tuning.cli import add_parsers as add_tuning_commands
+
+    add_model_commands(commands)
+    add_tuning_commands(commands)
     return parser
 
 
@@ -77,35 +84,49 @@ def _add_transform(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
 
+# Each command's handler as "module:function", imported only when that command runs (the CLI starts fast).
+_HANDLERS = {
+    "serve": "leafline.cli:_serve",
+    "compile": "leafline.cli:_compile",
+    "demo": "leafline.cli:_demo",
+    "transform": "leafline.transform.cli:run_transform_command",
+    "validate": "leafline.validation.cli:run_validate_command",
+    "package": "leafline.model_cli:run_package_command",
+    "register": "leafline.model_cli:run_register_command",
+    "tune": "leafline.tuning.cli:run_tune_command",
+    "prices": "leafline.tuning.cli:run_prices_command",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    module_name, _, function = _HANDLERS[args.command].partition(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module_name), function)
     try:
-        if args.command == "serve":
-            from leafline.serving.server import run_server
-
-            return run_server(model_dir=args.model_dir, port=args.port, host=args.host)
-        if args.command == "compile":
-            from leafline.compiler import compile_model_dir
-
-            result = compile_model_dir(args.model_dir)
-            print(result.summary())
-            return 0
-        if args.command == "transform":
-            from leafline.transform.cli import run_transform_command
-
-            return run_transform_command(args)
-        if args.command == "validate":
-            from leafline.validation.cli import run_validate_command
-
-            return run_validate_command(args)
-        if args.command == "demo":
-            from leafline.demo import run_demo
-
-            return run_demo(args.workdir, rows=args.rows)
+        return handler(args)
     except LeaflineError as exc:
         print(f"leafline {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from leafline.serving.server import run_server
+
+    return run_server(model_dir=args.model_dir, port=args.port, host=args.host)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from leafline.compiler import compile_model_dir
+
+    result = compile_model_dir(args.model_dir)
+    print(result.summary())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from leafline.demo import run_demo
+
+    return run_demo(args.workdir, rows=args.rows)
 
 
 def entrypoint() -> None:

@@ -133,6 +133,20 @@ def load_spec(path: Path | None, overrides: Mapping[str, Any] | None = None) -> 
     return spec_from_mapping(data)
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings as overrides; a value that reads as JSON (2, true, ["a"]) takes that type."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {pair!r}: expected KEY=VALUE (dotted keys reach nested settings)")
+        try:
+            overrides[key] = json.loads(raw)
+        except ValueError:
+            overrides[key] = raw
+    return overrides
+
+
 def spec_from_mapping(data: Mapping[str, Any]) -> JobSpec:
     transform = dict(data.get("transform") or {})
     top = {k: v for k, v in data.items() if k != "transform"}

@@ -71,6 +71,9 @@ class ScoringHTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed ACK
+    # of the headers on a keep-alive connection (measured: 1 MB payloads took 60 ms instead of 15 ms).
+    disable_nagle_algorithm = True
     server: ScoringHTTPServer
     server_version = "leafline"
     sys_version = ""

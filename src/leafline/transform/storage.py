@@ -129,6 +129,19 @@ class Storage:
         except OSError as exc:
             raise StorageError(f"{uri}: cannot read ({exc.strerror})") from None
 
+    def exists(self, uri: str) -> bool:
+        """Whether an object is there; any other failure (no bucket, no access) is an error, not "no"."""
+        if not uri.startswith("s3://"):
+            return local_path(uri).is_file()
+        bucket, key = split_s3(uri)
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if _describe(exc).split(":")[0] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"{uri}: cannot read ({_describe(exc)})") from None
+        return True
+
     def read_bytes(self, uri: str) -> bytes:
         with self.open_read(uri) as stream:
             return stream.read()

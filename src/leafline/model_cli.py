@@ -1,0 +1,107 @@
+"""`leafline package` and `leafline register`: wiring over packaging.py and registry.py."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leafline.errors import UsageError
+from leafline.jobspec import JobSpec, load_spec, parse_overrides
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--spec", type=Path, required=required, help="the job spec (.toml or .json)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec setting (repeatable; dotted keys such as transform.max_payload_mb=4)",
+    )
+
+
+def spec_from_args(args: argparse.Namespace) -> JobSpec:
+    return load_spec(args.spec, parse_overrides(args.set))
+
+
+def add_parsers(commands: Any) -> None:
+    package = commands.add_parser(
+        "package",
+        help="build model.tar.gz from a model directory and upload it to the experiment's prefix",
+        description="Build model.tar.gz from MODEL_DIR: model.txt, the compiled artifacts, the tuning profile and "
+        "leafline-package.json (sha256, LightGBM version, objective, feature count). Reproducible: the same "
+        "directory gives the same bytes. With --spec it is uploaded to s3://{bucket}/{project_id}/{experiment_id}/"
+        "model.tar.gz (AWS_ENDPOINT_URL may point at a local S3); an experiment never receives a second, "
+        "different model.",
+    )
+    package.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    package.add_argument("--output", type=Path, default=None, help="also keep the archive here")
+    package.add_argument("--to", metavar="URI", default=None, help="upload here instead (s3:// or file://)")
+    add_spec_arguments(package)
+
+    register = commands.add_parser(
+        "register",
+        help="register the packaged model as a version of the project's model package group (idempotent)",
+        description="Create a version in the project's model package group with leafline's image in the "
+        "inference specification. The same artifact (sha256 of model.txt) is never registered twice: a rerun "
+        "finds the existing version and updates its tuning profile. Versions start PendingManualApproval "
+        "unless the spec sets auto_approve (development); only Approved versions are scored.",
+    )
+    register.add_argument("--model-data", metavar="URI", default=None, help="the model.tar.gz (default: the spec's)")
+    add_spec_arguments(register, required=False)
+
+
+def run_package_command(args: argparse.Namespace) -> int:
+    from leafline.packaging import build_archive, publish_archive
+    from leafline.transform.storage import Storage
+
+    if not args.model_dir.is_dir():
+        raise UsageError(f"{args.model_dir}: no such model directory")
+    target = args.to or (spec_from_args(args).model_data_url if (args.spec or args.set) else None)
+    if target is None and args.output is None:
+        raise UsageError("nowhere to put the package: give --spec (upload), --to URI or --output FILE")
+    with tempfile.TemporaryDirectory(prefix="leafline-package-") as workdir:
+        archive = args.output or Path(workdir) / "model.tar.gz"
+        package = build_archive(args.model_dir, archive)
+        print(f"packaged {args.model_dir} -> {archive} ({archive.stat().st_size:,} bytes)")
+        print(f"  artifact sha256 {package.artifact_sha256}")
+        compiled = ", ".join(c["arch"] for c in package.data["compiled"]) or "none (LightGBM serves it)"
+        tuned = "yes" if package.tuning_profile else "no (run `leafline tune` first to store one)"
+        print(f"  objective {package.data['objective']}, {package.data['num_features']} features, "
+              f"compiled for {compiled}, tuning profile: {tuned}")  # fmt: skip
+        if target is not None:
+            uploaded = publish_archive(Storage(), archive, package, target)
+            print(f"  {'uploaded to' if uploaded else 'already at'} {target}")
+    return 0
+
+
+def run_register_command(args: argparse.Namespace) -> int:
+    import boto3
+
+    from leafline.packaging import read_archive_info
+    from leafline.registry import register_version, version_metadata
+    from leafline.transform.storage import Storage
+
+    spec = spec_from_args(args)
+    model_data = args.model_data or spec.model_data_url
+    package = read_archive_info(Storage(region=spec.region), model_data)
+    if package is None:
+        raise UsageError(f"{model_data}: no package there; run `leafline package MODEL_DIR --spec ...` first")
+    from leafline.tuning.profile import compact_profile
+
+    profile = package.tuning_profile
+    metadata = version_metadata(package, compact_profile(profile) if profile else None)
+    client = boto3.client("sagemaker", region_name=spec.region)
+    registration = register_version(client, spec, model_data, metadata)
+    version = registration.version
+    verb = "registered" if registration.created else "already registered as"
+    print(f"{verb} {version.group} version {version.version}: {version.approval}")
+    print(f"  {version.arn}")
+    if registration.changes:
+        print(f"  updated: {', '.join(registration.changes)}")
+    if version.approval != "Approved":
+        print("  only Approved versions are scored: aws sagemaker update-model-package --model-package-arn "
+              f"{version.arn} --model-approval-status Approved")  # fmt: skip
+    return 0

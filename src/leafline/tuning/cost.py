@@ -1,0 +1,58 @@
+"""What a run costs (instance-hours x price) and the cheapest instance type that meets a deadline.
+
+Batch Transform bills each instance from its start to the job's end, so a run costs
+count x (start-up + rows / (count x rows/s per instance)) x price per hour. The start-up time is an
+assumption (SageMaker does not publish one; minutes are typical), shown with every estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from leafline.instance_types import INSTANCE_TYPES
+from leafline.prices import PriceTable
+from leafline.tuning.choose import Choice, choose_settings
+from leafline.tuning.profile import Summary
+
+DEFAULT_STARTUP_MIN = 5.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    choice: Choice
+    instance_count: int
+    rows: int
+    minutes: float  # wall time, start-up included
+    usd: float | None  # None: the table has no price for the type
+    usd_per_hour: float | None
+
+
+def estimate(
+    summary: Summary, instance_type: str, count: int, rows: int, prices: PriceTable,
+    startup_min: float = DEFAULT_STARTUP_MIN,
+) -> Estimate:  # fmt: skip
+    choice = choose_settings(summary, instance_type)
+    scoring_min = rows / (choice.rows_per_s * count) / 60.0
+    minutes = startup_min + scoring_min
+    price = prices.price(instance_type)
+    usd = None if price is None else count * minutes / 60.0 * price
+    return Estimate(choice, count, rows, minutes, usd, price)
+
+
+def cheapest_meeting(
+    summary: Summary, rows: int, deadline_min: float, prices: PriceTable,
+    candidates: Iterable[str] | None = None, max_count: int = 4, startup_min: float = DEFAULT_STARTUP_MIN,
+) -> list[Estimate]:  # fmt: skip
+    """Every (type, count) that finishes within the deadline, cheapest first (then fastest)."""
+    names = list(candidates) if candidates is not None else list(INSTANCE_TYPES)
+    meeting = []
+    for name in names:
+        if prices.price(name) is None:
+            continue
+        for count in range(1, max_count + 1):
+            option = estimate(summary, name, count, rows, prices, startup_min)
+            if option.minutes <= deadline_min:
+                meeting.append(option)
+                break  # more instances of the same type only add start-up cost
+    return sorted(meeting, key=lambda e: (e.usd or 0.0, e.minutes))
