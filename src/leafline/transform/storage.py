@@ -52,10 +52,12 @@ def join_uri(base: str, relative: str) -> str:
 class Storage:
     """One place for both schemes; boto3 is imported and its client built only when an s3:// URI appears."""
 
-    def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self, endpoint_url: str | None = None, region: str | None = None, client: S3Client | None = None
+    ) -> None:
         self._endpoint_url = endpoint_url
         self._region = region
-        self._client: S3Client | None = None
+        self._client = client  # e.g. an Airflow connection's, so its endpoint and credentials apply
 
     @property
     def s3(self) -> S3Client:

@@ -1,0 +1,121 @@
+"""nightly_scoring: score the night's input with the newest Approved LightGBM model on SageMaker Batch Transform.
+
+plan (resolve or register the version, choose the settings, render the requests) -> create_model ->
+submit_transform -> wait_for_transform -> validate -> record. Submit and wait are separate tasks: a
+retried wait never submits again, and a retried submit reattaches to this run's job (names come from
+the run id). Every task calls leafline's core; only the sensor is the provider's as is. The provider's
+SageMakerModelOperator has no handling for an existing model and SageMakerTransformOperator either
+fails or renames on an existing job, so those two steps use its hook instead.
+
+This file imports only Airflow, the provider's sensor and leafline's light modules (no SageMaker SDK,
+no boto3 client, no numpy): tests check the import graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTransformSensor
+from airflow.sdk import DAG, Asset, Param, chain, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from leafline.dag_settings import DagSettings
+from leafline.instance_types import INSTANCE_TYPES
+from leafline.jobspec import load_spec
+
+SETTINGS = DagSettings.from_env(Path(__file__).with_name("leafline-spec.toml"))
+SPEC = load_spec(SETTINGS.spec_path)
+SCORES = Asset(name=f"leafline-scores-{SPEC.project_id}", uri=f"s3://{SPEC.bucket}/{SPEC.project_id}/scores")
+
+
+def _optional(kind: str, description: str, **bounds: Any) -> Param:
+    return Param(None, type=["null", kind], description=description, **bounds)
+
+
+with DAG(
+    dag_id="nightly_scoring",
+    description="Nightly LightGBM batch scoring on SageMaker (leafline)",
+    # Runs at the cron time in the configured timezone; the run's date is that night's date.
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=SETTINGS.timezone),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SETTINGS.timezone),
+    catchup=SETTINGS.catchup,
+    max_active_runs=1,
+    tags=["leafline", "sagemaker", "scoring"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    params={
+        "project_id": Param(
+            SPEC.project_id,
+            type="string",
+            pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+            description="project: names the model package group",
+        ),
+        "experiment_id": Param(
+            SPEC.experiment_id,
+            type="string",
+            minLength=1,
+            maxLength=63,
+            description="experiment registered when no version is Approved",
+        ),
+        "model_version": _optional("integer", "model package version to score (empty: the newest Approved)", minimum=1),
+        "input_prefix": _optional(
+            "string", "input prefix (s3://...; {run_date} allowed; empty: the layout's)", pattern="^s3://"
+        ),
+        "run_date": _optional("string", "the data's date, YYYY-MM-DD (empty: the run's logical date)", format="date"),
+        "instance_type": Param(SPEC.instance_type, type="string", enum=sorted(INSTANCE_TYPES)),
+        "instance_count": Param(SPEC.instance_count, type="integer", minimum=1, maximum=100),
+        "max_concurrent_transforms": _optional("integer", "override the tuned value", minimum=1, maximum=100),
+        "max_payload_mb": _optional("integer", "override the tuned value (MB)", minimum=1, maximum=100),
+        "threshold": _optional("number", "label scores at this probability (binary models)", minimum=0, maximum=1),
+        "register_if_missing": Param(
+            SPEC.auto_approve,
+            type="boolean",
+            description="register the experiment's package if none is Approved",
+        ),
+    },
+) as dag:
+
+    @task
+    def plan() -> dict[str, Any]:
+        from leafline import dag_tasks
+
+        return dag_tasks.plan(get_current_context(), SETTINGS, SPEC)
+
+    @task
+    def create_model(run_plan: dict[str, Any]) -> dict[str, Any]:
+        from leafline import dag_tasks
+
+        return dag_tasks.create_model(SETTINGS, run_plan)
+
+    @task
+    def submit_transform(run_plan: dict[str, Any]) -> dict[str, Any]:
+        from leafline import dag_tasks
+
+        return dag_tasks.submit_transform(SETTINGS, run_plan)
+
+    wait_for_transform = SageMakerTransformSensor(
+        task_id="wait_for_transform",
+        aws_conn_id=SETTINGS.aws_conn_id,
+        job_name="{{ ti.xcom_pull(task_ids='submit_transform')['TransformJobName'] }}",
+        mode="reschedule",
+        poke_interval=SETTINGS.poke_interval_s,
+        timeout=12 * 3600,
+    )
+
+    @task(outlets=[SCORES])
+    def validate(run_plan: dict[str, Any]) -> dict[str, Any]:
+        from leafline import dag_tasks
+
+        return dag_tasks.validate(get_current_context(), SETTINGS, run_plan, SCORES)
+
+    @task
+    def record(run_plan: dict[str, Any], validation: dict[str, Any]) -> list[str]:
+        from leafline import dag_tasks
+
+        return dag_tasks.record(get_current_context(), SETTINGS, run_plan, validation)
+
+    run_plan = plan()
+    submitted = submit_transform(run_plan)
+    checked = validate(run_plan)
+    chain(run_plan, create_model(run_plan), submitted, wait_for_transform, checked, record(run_plan, checked))

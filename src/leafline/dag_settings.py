@@ -1,0 +1,45 @@
+"""The nightly DAG's deployment settings, read once from the environment (an injectable mapping).
+
+LEAFLINE_SPEC             the job spec file (default: leafline-spec.toml beside the DAG file)
+LEAFLINE_AWS_CONN_ID      the Airflow AWS connection (default aws_default); its extra may point at a
+                          local endpoint (endpoint_url / service_config), nothing else changes
+LEAFLINE_SCHEDULE         cron expression (default "0 2 * * *": 02:00 every night)
+LEAFLINE_TIMEZONE         the schedule's timezone (default America/Sao_Paulo)
+LEAFLINE_POKE_INTERVAL_S  seconds between transform status checks (default 60; tests use 0)
+LEAFLINE_CATCHUP          "true" to run missed nights (default false)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from leafline.jobspec import SpecError
+
+
+@dataclass(frozen=True)
+class DagSettings:
+    spec_path: Path
+    aws_conn_id: str
+    schedule: str
+    timezone: str
+    poke_interval_s: float
+    catchup: bool
+
+    @classmethod
+    def from_env(cls, default_spec: Path, environ: Mapping[str, str] | None = None) -> DagSettings:
+        env = os.environ if environ is None else environ
+        try:
+            poke = float(env.get("LEAFLINE_POKE_INTERVAL_S", "60"))
+        except ValueError:
+            raise SpecError(f"LEAFLINE_POKE_INTERVAL_S={env['LEAFLINE_POKE_INTERVAL_S']!r}: expected seconds") from None
+        return cls(
+            spec_path=Path(env.get("LEAFLINE_SPEC") or default_spec),
+            aws_conn_id=env.get("LEAFLINE_AWS_CONN_ID", "aws_default"),
+            schedule=env.get("LEAFLINE_SCHEDULE", "0 2 * * *"),
+            timezone=env.get("LEAFLINE_TIMEZONE", "America/Sao_Paulo"),
+            poke_interval_s=max(0.0, poke),
+            catchup=env.get("LEAFLINE_CATCHUP", "false").strip().lower() in ("1", "true", "yes"),
+        )

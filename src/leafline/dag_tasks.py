@@ -1,0 +1,99 @@
+"""The nightly DAG's task bodies: Airflow context and connections in, leafline's core out.
+
+Imported only when a task runs (never when the DAG file is parsed), so the provider's hooks, boto3
+and the validator's numpy stay out of the DAG processor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leafline.dag_settings import DagSettings
+from leafline.jobspec import JobSpec
+from leafline.orchestration import (
+    RUN_OVERRIDES,
+    TRANSFORM_OVERRIDES,
+    RunInputs,
+    ensure_model,
+    plan_run,
+    run_record,
+    spec_for_run,
+    validate_run,
+    write_run_record,
+)
+from leafline.orchestration import (
+    submit_transform as submit,
+)
+from leafline.transform.storage import Storage
+
+
+def _sagemaker(settings: DagSettings) -> Any:
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    return SageMakerHook(aws_conn_id=settings.aws_conn_id)  # type: ignore[no-untyped-call]
+
+
+def _storage(settings: DagSettings, region: str) -> Storage:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return Storage(region=region, client=S3Hook(aws_conn_id=settings.aws_conn_id).get_conn())
+
+
+def run_inputs(context: Any, timezone: str) -> RunInputs:
+    params = context["params"]
+    dag_run = context["dag_run"]
+    when = context.get("logical_date") or dag_run.run_after  # manual runs may have no logical date
+    run_date = params.get("run_date") or when.in_timezone(timezone).date().isoformat()
+    run_type = str(getattr(dag_run, "run_type", "manual")).lower()
+    return RunInputs(
+        run_id=context["run_id"],
+        run_date=str(run_date),
+        trigger="scheduled" if "scheduled" in run_type else "manual",
+        model_version=params.get("model_version"),
+        register_if_missing=bool(params.get("register_if_missing")),
+    )
+
+
+def plan(context: Any, settings: DagSettings, base: JobSpec) -> dict[str, Any]:
+    params = context["params"]
+    spec, overridden = spec_for_run(base, {key: params.get(key) for key in RUN_OVERRIDES + TRANSFORM_OVERRIDES})
+    return plan_run(
+        _sagemaker(settings).conn,
+        _storage(settings, spec.region),
+        spec,
+        run_inputs(context, settings.timezone),
+        overridden,
+    )
+
+
+def create_model(settings: DagSettings, run_plan: dict[str, Any]) -> dict[str, Any]:
+    return ensure_model(_sagemaker(settings).conn, run_plan["requests"]["create_model"])
+
+
+def submit_transform(settings: DagSettings, run_plan: dict[str, Any]) -> dict[str, Any]:
+    hook = _sagemaker(settings)
+    # The hook checks that the input prefix exists before submitting: a clear error, not a failed job.
+    return submit(
+        hook.conn,
+        run_plan["requests"]["create_transform_job"],
+        create=lambda config: hook.create_transform_job(config, wait_for_completion=False),
+    )
+
+
+def validate(context: Any, settings: DagSettings, run_plan: dict[str, Any], scores: Any) -> dict[str, Any]:
+    result = validate_run(_storage(settings, run_plan["spec"]["region"]), run_plan)
+    output = run_plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"]
+    context["outlet_events"][scores].extra = {
+        "output_uri": output,
+        "run_date": run_plan["run_date"],
+        "model_version": run_plan["model_package"]["version"],
+        "report_uri": result["report_uri"],
+    }
+    return result
+
+
+def record(context: Any, settings: DagSettings, run_plan: dict[str, Any], validation: dict[str, Any]) -> list[str]:
+    job = _sagemaker(settings).describe_transform_job(run_plan["names"]["transform_job"])
+    links = {"airflow_run": f"/dags/{context['dag'].dag_id}/runs/{context['run_id']}"}
+    document = run_record(run_plan, job, validation, links)
+    return write_run_record(_storage(settings, run_plan["spec"]["region"]), run_plan["spec"], document)

@@ -1,0 +1,254 @@
+"""One scoring run as steps any orchestrator calls: plan, create the model, submit, validate, record.
+
+The Airflow DAG's tasks (and the Pipeline's validation step) are thin wrappers over these. Every step
+takes its AWS clients from the caller, so the orchestrator's connection decides where they point.
+Steps are safe to retry: the model and the job are named from the run id, an existing model is reused
+and an existing job is reattached, never submitted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from leafline import aws_requests
+from leafline.errors import LeaflineError
+from leafline.jobspec import JobSpec, SpecError, TransformSettings, run_names, safe_name, validate_spec
+from leafline.registry import ModelVersion, register_version, resolve_approved, version_metadata
+from leafline.transform.storage import Storage, join_uri
+
+RUN_SCHEMA = "leafline.run/1"
+# Trigger-form fields that override the spec; None (or "") leaves the spec's value.
+RUN_OVERRIDES = ("project_id", "experiment_id", "input_prefix", "instance_type", "instance_count", "threshold")
+TRANSFORM_OVERRIDES = ("max_concurrent_transforms", "max_payload_mb")
+
+
+class ValidationFailedError(LeaflineError):
+    """The scores did not pass validation; the report was written and names each failing check."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    run_id: str  # the orchestrator's run: names the model and the job
+    run_date: str  # YYYY-MM-DD: which input prefix is scored
+    trigger: str  # "scheduled" | "manual" | "pipeline"
+    model_version: int | None = None  # None: the newest Approved version
+    register_if_missing: bool = False  # register the experiment's package when the group has no Approved one
+
+
+def spec_for_run(base: JobSpec, overrides: Mapping[str, Any]) -> tuple[JobSpec, set[str]]:
+    """The base spec with the trigger form's values; returns which keys the form set."""
+    given = {key: value for key, value in overrides.items() if value is not None and value != ""}
+    unknown = sorted(set(given) - set(RUN_OVERRIDES) - set(TRANSFORM_OVERRIDES))
+    if unknown:
+        raise SpecError(f"unknown run override(s): {', '.join(unknown)}")
+    top = {key: given[key] for key in RUN_OVERRIDES if key in given}
+    transform = {key: given[key] for key in TRANSFORM_OVERRIDES if key in given}
+    spec = replace(base, **top, transform=replace(base.transform, **transform))
+    validate_spec(spec)
+    return spec, set(given)
+
+
+def plan_run(
+    sagemaker: Any, storage: Storage, spec: JobSpec, inputs: RunInputs, overridden: set[str]
+) -> dict[str, Any]:
+    """Resolve the model version, choose the settings, render every request: what the later steps need."""
+    version = _resolve_or_register(sagemaker, storage, spec, inputs)
+    names = run_names(spec, inputs.run_id)
+    settings, sources = transform_settings(spec, version, overridden)
+    return {
+        "schema": RUN_SCHEMA,
+        "run_id": inputs.run_id,
+        "run_date": inputs.run_date,
+        "trigger": inputs.trigger,
+        "spec": _spec_json(spec),
+        "model_package": {
+            "arn": version.arn,
+            "version": version.version,
+            "approval": version.approval,
+            "artifact_sha256": version.artifact_sha256,
+            "model_data_url": version.model_data_url,
+        },
+        "names": names,
+        "settings": {
+            "MaxConcurrentTransforms": {
+                "value": settings.max_concurrent_transforms,
+                "source": sources["max_concurrent_transforms"],
+            },
+            "MaxPayloadInMB": {"value": settings.max_payload_mb, "source": sources["max_payload_mb"]},
+        },
+        "requests": {
+            "create_model": aws_requests.create_model(spec, names["model"], version.arn),
+            "create_transform_job": aws_requests.create_transform_job(
+                spec, names["transform_job"], names["model"], inputs.run_date, settings
+            ),
+        },
+    }
+
+
+def transform_settings(
+    spec: JobSpec, version: ModelVersion | None, overridden: set[str]
+) -> tuple[TransformSettings, dict[str, str]]:
+    """The trigger form's values, else the spec's, else the version's tuned profile, else the container's."""
+    from leafline.tuning.choose import choose_settings
+    from leafline.tuning.profile import Summary
+
+    tuning = version.tuning if version is not None else None
+    tuned = choose_settings(Summary.from_compact(tuning), spec.instance_type) if tuning else None
+    values: dict[str, int | None] = {}
+    sources: dict[str, str] = {}
+    for key, tuned_value in (
+        ("max_concurrent_transforms", tuned and tuned.max_concurrent_transforms),
+        ("max_payload_mb", tuned and tuned.max_payload_mb),
+    ):
+        value = getattr(spec.transform, key)
+        if key in overridden:
+            values[key], sources[key] = value, "trigger form"
+        elif value is not None:
+            values[key], sources[key] = value, "job spec"
+        elif tuned_value:
+            values[key], sources[key] = tuned_value, f"tuned profile for {spec.instance_type}"
+        else:
+            values[key], sources[key] = None, "container (/execution-parameters)"
+    mct, mb = values["max_concurrent_transforms"], values["max_payload_mb"]
+    if mct and mb and mct * mb > 100:  # a form value meeting a tuned one
+        raise SpecError(
+            f"MaxConcurrentTransforms x MaxPayloadInMB = {mct} x {mb} = {mct * mb} MB, over the 100 MB "
+            f"limit ({sources['max_concurrent_transforms']} x {sources['max_payload_mb']})"
+        )
+    return replace(spec.transform, max_concurrent_transforms=mct, max_payload_mb=mb), sources
+
+
+def ensure_model(sagemaker: Any, request: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateModel, unless this run's model exists (a retry): then it is reused."""
+    name = request["ModelName"]
+    try:
+        sagemaker.describe_model(ModelName=name)
+        return {"ModelName": name, "created": False}
+    except sagemaker.exceptions.ClientError as exc:
+        if "Could not find model" not in str(exc) and "does not exist" not in str(exc):
+            raise
+    sagemaker.create_model(**request)
+    return {"ModelName": name, "created": True}
+
+
+def submit_transform(
+    sagemaker: Any, request: Mapping[str, Any], create: Callable[[dict[str, Any]], Any] | None = None
+) -> dict[str, Any]:
+    """CreateTransformJob without waiting, or reattach when this run's job exists (a retried submit)."""
+    name = request["TransformJobName"]
+    try:
+        existing = sagemaker.describe_transform_job(TransformJobName=name)
+        return {"TransformJobName": name, "reattached": True, "status": existing["TransformJobStatus"]}
+    except sagemaker.exceptions.ClientError as exc:
+        if "Could not find" not in str(exc) and "does not exist" not in str(exc):
+            raise
+    (create or (lambda config: sagemaker.create_transform_job(**config)))(dict(request))
+    return {"TransformJobName": name, "reattached": False, "status": "InProgress"}
+
+
+def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The validator on this run's output, re-scoring a sample with the version's own model.txt.
+
+    The report goes under scoring/{run_date}/validation/report.json either way; a failure raises."""
+    from leafline.transform.instances import fetch_model
+    from leafline.validation.spec import ValidationSpec
+    from leafline.validation.validate import validate_output
+
+    request = plan["requests"]["create_transform_job"]
+    with tempfile.TemporaryDirectory(prefix="leafline-validate-") as workdir:
+        model_dir = fetch_model(plan["model_package"]["model_data_url"], storage, Path(workdir))
+        report = validate_output(ValidationSpec.from_request(request, model_dir=model_dir), storage)
+        local = Path(workdir) / "report.json"
+        report.write(local)
+        uri = report_uri(plan)
+        with storage.staging_file(uri) as staged:
+            staged.write(local.read_bytes())
+        storage.publish(Path(staged.name), uri)
+    failed = [check for check in report.data["checks"] if check["status"] == "failed"]
+    if failed:
+        reasons = "; ".join(f"{check['name']}: {check['reason']}" for check in failed)
+        raise ValidationFailedError(f"the scores failed validation ({reasons}); report: {uri}")
+    return {
+        "passed": True,
+        "report_uri": uri,
+        "totals": report.data["totals"],
+        "checks": [{"name": c["name"], "status": c["status"]} for c in report.data["checks"]],
+    }
+
+
+def report_uri(plan: Mapping[str, Any]) -> str:
+    output = plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"]
+    return join_uri(output.rstrip("/").rsplit("/", 1)[0] + "/", "validation/report.json")
+
+
+def run_record(
+    plan: Mapping[str, Any], job: Mapping[str, Any], validation: Mapping[str, Any], links: Mapping[str, str]
+) -> dict[str, Any]:
+    """What the run did, for people and the dashboard: one JSON document per run."""
+    started, ended = job.get("TransformStartTime"), job.get("TransformEndTime")
+    return {
+        "schema": RUN_SCHEMA,
+        "run_id": plan["run_id"],
+        "run_date": plan["run_date"],
+        "trigger": plan["trigger"],
+        "project_id": plan["spec"]["project_id"],
+        "experiment_id": plan["spec"]["experiment_id"],
+        "model_package": plan["model_package"],
+        "instance_type": plan["spec"]["instance_type"],
+        "instance_count": plan["spec"]["instance_count"],
+        "settings": plan["settings"],
+        "transform_job": {
+            "name": job.get("TransformJobName"),
+            "status": job.get("TransformJobStatus"),
+            "started": str(started) if started else None,
+            "ended": str(ended) if ended else None,
+            "failure_reason": job.get("FailureReason") or None,
+        },
+        "validation": validation,
+        "links": dict(links),
+    }
+
+
+def write_run_record(storage: Storage, spec_json: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Into the project's runs index (runs/{run_date}/{run}.json) and beside the outputs (run.json)."""
+    body = json.dumps(record, indent=2, default=str).encode()
+    index = f"s3://{spec_json['bucket']}/{spec_json['project_id']}/runs/{record['run_date']}/"
+    output = record["validation"].get("report_uri", "").rsplit("/validation/", 1)[0]
+    targets = [join_uri(index, safe_name(record["run_id"]) + ".json")]
+    if output:
+        targets.append(join_uri(output + "/", "run.json"))
+    for uri in targets:
+        with storage.staging_file(uri) as staged:
+            staged.write(body)
+        storage.publish(Path(staged.name), uri)
+    return targets
+
+
+def _resolve_or_register(sagemaker: Any, storage: Storage, spec: JobSpec, inputs: RunInputs) -> ModelVersion:
+    try:
+        return resolve_approved(sagemaker, spec, inputs.model_version)
+    except LeaflineError:
+        if not inputs.register_if_missing or inputs.model_version is not None:
+            raise
+    from leafline.packaging import read_archive_info
+    from leafline.tuning.profile import compact_profile
+
+    package = read_archive_info(storage, spec.model_data_url)
+    if package is None:
+        raise LeaflineError(f"no Approved version to score, and no package at {spec.model_data_url} to register")
+    profile = package.tuning_profile
+    register_version(
+        sagemaker, spec, spec.model_data_url, version_metadata(package, compact_profile(profile) if profile else None)
+    )
+    return resolve_approved(sagemaker, spec)
+
+
+def _spec_json(spec: JobSpec) -> dict[str, Any]:
+    data = asdict(spec)
+    data["subnets"], data["security_group_ids"] = list(spec.subnets), list(spec.security_group_ids)
+    return data

@@ -1,0 +1,154 @@
+"""The nightly_scoring DAG: what parsing it costs, its form, its task graph, and a whole run under moto."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.dags import emulated_sagemaker
+from tests.dags.conftest import ROOT
+
+DAG_FILE = ROOT / "dags" / "nightly_scoring.py"
+HEAVY = ("sagemaker", "numpy", "pandas", "pyarrow", "lightgbm", "leafline.validation", "leafline.serving.scoring")
+
+# The baseline is a trivial DAG with the same Airflow features (cron, Params, @task, an Asset, the
+# provider's sensor): what any such DAG costs. What nightly_scoring loads beyond it is leafline's share.
+_IMPORT_GRAPH = """
+import json, sys, runpy
+import pendulum
+from airflow.sdk import DAG, Asset, Param, chain, task
+from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTransformSensor
+from airflow.timetables.trigger import CronTriggerTimetable
+with DAG(dag_id="baseline", schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+         start_date=pendulum.datetime(2026, 1, 1, tz="America/Sao_Paulo"),
+         params={"n": Param(None, type=["null", "integer"])}):
+    @task(outlets=[Asset(name="a", uri="s3://b/k")])
+    def one() -> int:
+        return 1
+    chain(one(), SageMakerTransformSensor(task_id="w", job_name="j", mode="reschedule"))
+import botocore.client
+clients = []
+original = botocore.client.ClientCreator.create_client
+botocore.client.ClientCreator.create_client = lambda self, *a, **k: clients.append(a[0]) or original(self, *a, **k)
+before = set(sys.modules)
+runpy.run_path(sys.argv[1])
+print(json.dumps({"modules": sorted(set(sys.modules) - before), "clients": clients}))
+"""
+
+
+def test_parsing_the_dag_loads_only_leaflines_light_modules_and_creates_no_client() -> None:
+    done = subprocess.run([sys.executable, "-c", _IMPORT_GRAPH, str(DAG_FILE)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    graph = json.loads(done.stdout.strip().splitlines()[-1])
+    assert graph["clients"] == []
+    heavy = [m for m in graph["modules"] if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert heavy == []
+    foreign = [m for m in graph["modules"] if m.split(".")[0] not in {"leafline", *sys.stdlib_module_names}]
+    assert foreign == []  # beyond what any such DAG costs: leafline's spec module and the standard library
+    assert "leafline.orchestration" not in graph["modules"]  # task bodies load at run time only
+
+
+@pytest.fixture(scope="module")
+def dag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag.dags["nightly_scoring"]
+
+
+def test_the_task_graph_submits_and_waits_separately(dag: Any) -> None:
+    order = ["plan", "create_model", "submit_transform", "wait_for_transform", "validate", "record"]
+    assert set(dag.task_ids) == set(order)
+    for upstream, downstream in itertools.pairwise(order):
+        assert upstream in dag.get_task(downstream).upstream_task_ids
+    wait = dag.get_task("wait_for_transform")
+    assert wait.mode == "reschedule"  # a retried wait only looks again
+    assert [a.name for a in dag.get_task("validate").outlets] == ["leafline-scores-leafline-demo"]
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable" and not dag.catchup
+    assert (dag.timetable.summary, str(dag.timetable._timezone)) == ("0 2 * * *", "America/Sao_Paulo")
+
+
+@pytest.mark.parametrize(
+    ("changes", "valid"),
+    [
+        ({"instance_type": "ml.c5.2xlarge", "max_payload_mb": 4, "model_version": 3}, True),
+        ({"instance_type": "ml.p5.48xlarge"}, False),
+        ({"max_concurrent_transforms": 0}, False),
+        ({"max_payload_mb": 101}, False),
+        ({"instance_count": 0}, False),
+        ({"threshold": 1.5}, False),
+        ({"run_date": "21/11/2026"}, False),
+        ({"project_id": "has spaces"}, False),
+    ],
+)
+def test_the_trigger_form_is_typed_and_bounded(dag: Any, changes: dict[str, Any], valid: bool) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dag.params)
+    if valid:
+        params.update(changes)
+        assert params.validate()["max_payload_mb"] == 4
+    else:
+        with pytest.raises(ParamValidationError):
+            params.update(changes)
+            params.validate()
+
+
+def _csv(rows: int, seed: int) -> bytes:
+    from leafline import samples
+
+    return samples.csv_batch(rows, seed, num_features=6)
+
+
+def test_a_whole_night_under_moto_scores_validates_and_records(
+    airflow_db: None, binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    from leafline.cli import main
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(binary_model_dir, model_dir)
+    spec = str(ROOT / "dags" / "leafline-spec.toml")
+    assert main(["tune", str(model_dir), "--payloads", "1", "--concurrency", "1,2", "--seconds", "0.2"]) == 0
+    with mock_aws():
+        requests = emulated_sagemaker.install(monkeypatch)
+        s3 = boto3.client("s3", region_name="sa-east-1")
+        s3.create_bucket(Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
+        assert main(["package", str(model_dir), "--spec", spec]) == 0
+        prefix = "leafline-demo/exp-1/scoring/2026-11-20/"
+        for part, rows in enumerate((3000, 1200)):
+            s3.put_object(Bucket="leafline-demo", Key=f"{prefix}input/part-{part}.csv", Body=_csv(rows, part))
+
+        from airflow.dag_processing.dagbag import DagBag
+
+        dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("nightly_scoring")
+        run = dag.test(run_conf={"run_date": "2026-11-20"})
+
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert run.state == DagRunState.SUCCESS, states
+        assert set(states.values()) == {TaskInstanceState.SUCCESS}
+        (request,) = requests  # one job, submitted once
+        assert (request["MaxConcurrentTransforms"], request["MaxPayloadInMB"]) == (4, 1)  # tuned for ml.m5.xlarge
+        for part, rows in enumerate((3000, 1200)):
+            body = s3.get_object(Bucket="leafline-demo", Key=f"{prefix}output/part-{part}.csv.out")["Body"].read()
+            assert len(body.splitlines()) == rows
+        report = json.loads(s3.get_object(Bucket="leafline-demo", Key=f"{prefix}validation/report.json")["Body"].read())
+        assert report["passed"] is True
+        record = json.loads(s3.get_object(Bucket="leafline-demo", Key=f"{prefix}run.json")["Body"].read())
+        assert record["trigger"] == "manual" and record["model_package"]["version"] == 1
+        assert record["settings"]["MaxPayloadInMB"] == {"value": 1, "source": "tuned profile for ml.m5.xlarge"}
+        assert record["transform_job"]["status"] == "Completed"
+        runs = s3.list_objects_v2(Bucket="leafline-demo", Prefix="leafline-demo/runs/2026-11-20/")
+        assert runs["KeyCount"] == 1
