@@ -166,9 +166,7 @@ def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
         local = Path(workdir) / "report.json"
         report.write(local)
         uri = report_uri(plan)
-        with storage.staging_file(uri) as staged:
-            staged.write(local.read_bytes())
-        storage.publish(Path(staged.name), uri)
+        storage.publish_bytes(local.read_bytes(), uri)
     failed = [check for check in report.data["checks"] if check["status"] == "failed"]
     if failed:
         reasons = "; ".join(f"{check['name']}: {check['reason']}" for check in failed)
@@ -223,9 +221,7 @@ def write_run_record(storage: Storage, spec_json: Mapping[str, Any], record: Map
     if output:
         targets.append(join_uri(output + "/", "run.json"))
     for uri in targets:
-        with storage.staging_file(uri) as staged:
-            staged.write(body)
-        storage.publish(Path(staged.name), uri)
+        storage.publish_bytes(body, uri)
     return targets
 
 

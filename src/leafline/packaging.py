@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import tarfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -133,9 +132,7 @@ def publish_archive(storage: Storage, archive: Path, package: PackageInfo, uri: 
             )
         if existing.data == package.data:
             return False
-    with storage.staging_file(uri) as staged, archive.open("rb") as source:
-        shutil.copyfileobj(source, staged)
-    storage.publish(Path(staged.name), uri)
+    storage.publish_bytes(archive.read_bytes(), uri)
     return True
 
 

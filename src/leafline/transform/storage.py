@@ -189,6 +189,12 @@ class Storage:
             staged.unlink(missing_ok=True)
             raise StorageError(f"{uri}: cannot write ({_describe(exc)})") from None
 
+    def publish_bytes(self, body: bytes, uri: str) -> None:
+        """A small object (a report, a record, an archive) written whole, never seen half-written."""
+        with self.staging_file(uri) as staged:
+            staged.write(body)
+        self.publish(Path(staged.name), uri)
+
     def copy_to_local(self, uri: str, target: Path) -> None:
         with self.open_read(uri) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 8 * 2**20)
