@@ -105,8 +105,7 @@ def create_transform_job(
 
 
 def _environment(spec: JobSpec) -> dict[str, str]:
-    """The container's environment; empty keys are left out (SageMaker keeps each map small)."""
-    env = {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": spec.transform.accept}
-    if spec.threshold is not None:
-        env["PREDICTION_THRESHOLD"] = repr(spec.threshold)
-    return env
+    """The container's environment. PREDICTION_THRESHOLD is always there, empty for probabilities, so the
+    Pipeline can make it a run parameter and still send what the DAG sends."""
+    threshold = "" if spec.threshold is None else repr(spec.threshold)
+    return {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": spec.transform.accept, "PREDICTION_THRESHOLD": threshold}

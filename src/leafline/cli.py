@@ -48,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_validate(commands)
     from leafline.model_cli import add_parsers as add_model_commands
+    from leafline.pipeline_cli import add_parsers as add_pipeline_commands
     from leafline.tuning.cli import add_parsers as add_tuning_commands
 
     add_model_commands(commands)
     add_tuning_commands(commands)
+    add_pipeline_commands(commands)
     return parser
 
 
@@ -95,6 +97,7 @@ _HANDLERS = {
     "register": "leafline.model_cli:run_register_command",
     "tune": "leafline.tuning.cli:run_tune_command",
     "prices": "leafline.tuning.cli:run_prices_command",
+    "pipeline": "leafline.pipeline_cli:run_pipeline_command",
 }
 
 

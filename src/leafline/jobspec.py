@@ -24,6 +24,8 @@ MAX_NAME = 63
 _ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$")
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The SageMaker Pipeline renders its requests once, with the run date left for each execution to fill in.
+RUN_DATE_PARAMETER = "{Parameters.RunDate}"
 
 
 class SpecError(UsageError):
@@ -64,6 +66,7 @@ class JobSpec:
     enable_network_isolation: bool = True  # the container needs no network: S3 is moved by SageMaker
     tags: dict[str, str] = field(default_factory=dict)
     auto_approve: bool = False  # development only: register versions as Approved
+    validation_instance_type: str = "ml.m5.large"  # the Pipeline's validation step (a processing job)
 
     @property
     def experiment_prefix(self) -> str:
@@ -78,13 +81,13 @@ class JobSpec:
         return safe_name(self.project_id)
 
     def input_uri(self, run_date: str) -> str:
-        _check_date(run_date)
+        check_run_date(run_date)
         if self.input_prefix:
             return self.input_prefix.replace("{run_date}", run_date)
         return f"{self.experiment_prefix}scoring/{run_date}/input/"
 
     def output_uri(self, run_date: str) -> str:
-        _check_date(run_date)
+        check_run_date(run_date)
         return f"{self.experiment_prefix}scoring/{run_date}/output/"
 
     def runs_prefix(self) -> str:
@@ -172,6 +175,8 @@ def validate_spec(spec: JobSpec) -> None:
     if spec.instance_type not in INSTANCE_TYPES:
         families = sorted({name.split(".")[1] for name in INSTANCE_TYPES})
         raise SpecError(f"instance_type {spec.instance_type!r}: unknown; leafline knows ml.{{{','.join(families)}}}.*")
+    if spec.validation_instance_type not in INSTANCE_TYPES:
+        raise SpecError(f"validation_instance_type {spec.validation_instance_type!r}: unknown instance type")
     _check_int("instance_count", spec.instance_count, 1, 100)
     _check_transform(spec.transform)
     if spec.threshold is not None and not 0.0 <= spec.threshold <= 1.0:
@@ -204,8 +209,8 @@ def _check_int(key: str, value: Any, low: int, high: int) -> None:
         raise SpecError(f"{key} = {value!r}: must be an integer in {low}..{high}")
 
 
-def _check_date(run_date: str) -> None:
-    if not _DATE.match(run_date):
+def check_run_date(run_date: str) -> None:
+    if run_date != RUN_DATE_PARAMETER and not _DATE.match(run_date):
         raise SpecError(f"run date {run_date!r}: expected YYYY-MM-DD")
 
 

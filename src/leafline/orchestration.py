@@ -59,7 +59,7 @@ def plan_run(
     """Resolve the model version, choose the settings, render every request: what the later steps need."""
     version = _resolve_or_register(sagemaker, storage, spec, inputs)
     names = run_names(spec, inputs.run_id)
-    settings, sources = transform_settings(spec, version, overridden)
+    settings, sources = transform_settings(spec, version.tuning, overridden)
     return {
         "schema": RUN_SCHEMA,
         "run_id": inputs.run_id,
@@ -91,15 +91,18 @@ def plan_run(
 
 
 def transform_settings(
-    spec: JobSpec, version: ModelVersion | None, overridden: set[str]
+    spec: JobSpec, tuning: Mapping[str, Any] | None, overridden: set[str]
 ) -> tuple[TransformSettings, dict[str, str]]:
-    """The trigger form's values, else the spec's, else the version's tuned profile, else the container's."""
+    """The trigger form's values, else the spec's, else the version's tuned profile, else the container's rule.
+
+    Always explicit numbers, so the record says what ran and the DAG and the Pipeline send the same request;
+    the container's rule is what its /execution-parameters would answer on that instance type."""
     from leafline.tuning.choose import choose_settings
     from leafline.tuning.profile import Summary
 
-    tuning = version.tuning if version is not None else None
     tuned = choose_settings(Summary.from_compact(tuning), spec.instance_type) if tuning else None
-    values: dict[str, int | None] = {}
+    container = container_settings(spec.instance_type)
+    values: dict[str, int] = {}
     sources: dict[str, str] = {}
     for key, tuned_value in (
         ("max_concurrent_transforms", tuned and tuned.max_concurrent_transforms),
@@ -113,7 +116,7 @@ def transform_settings(
         elif tuned_value:
             values[key], sources[key] = tuned_value, f"tuned profile for {spec.instance_type}"
         else:
-            values[key], sources[key] = None, "container (/execution-parameters)"
+            values[key], sources[key] = container[key], f"the container's rule for {spec.instance_type}"
     mct, mb = values["max_concurrent_transforms"], values["max_payload_mb"]
     if mct and mb and mct * mb > 100:  # a form value meeting a tuned one
         raise SpecError(
@@ -121,6 +124,17 @@ def transform_settings(
             f"limit ({sources['max_concurrent_transforms']} x {sources['max_payload_mb']})"
         )
     return replace(spec.transform, max_concurrent_transforms=mct, max_payload_mb=mb), sources
+
+
+def container_settings(instance_type: str) -> dict[str, int]:
+    """What leafline's container answers on /execution-parameters on this instance type (model size aside)."""
+    from leafline.instance_types import INSTANCE_TYPES
+    from leafline.serving.resources import Resources, default_concurrency, default_payload_mb
+
+    shape = INSTANCE_TYPES[instance_type]
+    resources = Resources(cpus=shape.vcpus, memory_bytes=shape.memory_gib * 2**30)
+    concurrency = default_concurrency(resources)
+    return {"max_concurrent_transforms": concurrency, "max_payload_mb": default_payload_mb(resources, concurrency, 0)}
 
 
 def ensure_model(sagemaker: Any, request: Mapping[str, Any]) -> dict[str, Any]:

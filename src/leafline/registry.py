@@ -77,7 +77,7 @@ def version_metadata(package: PackageInfo, compact_profile: dict[str, Any] | Non
 
 def register_version(client: Any, spec: JobSpec, model_data_url: str, metadata: dict[str, str]) -> Registration:
     """Find the version holding this artifact or create it; the group is created on first use."""
-    _ensure_group(client, spec)
+    ensure_group(client, spec)
     sha = metadata[ARTIFACT_HASH_KEY]
     for version in _versions(client, spec.model_package_group):
         if version.artifact_sha256 == sha:
@@ -127,7 +127,7 @@ def describe_version(client: Any, arn: str) -> ModelVersion:
     )
 
 
-def _ensure_group(client: Any, spec: JobSpec) -> None:
+def ensure_group(client: Any, spec: JobSpec) -> None:
     try:
         client.describe_model_package_group(ModelPackageGroupName=spec.model_package_group)
         return

@@ -65,11 +65,16 @@ def execution_parameters(
 ) -> dict[str, object]:
     """What GET /execution-parameters answers; payload_mb is the configured value, if any."""
     if payload_mb is None:
-        budget_mb = (resources.memory_bytes * MEMORY_SHARE - model_bytes * 4) / 2**20
-        by_memory = int(budget_mb // (MEMORY_PER_PAYLOAD_MB * concurrency))
-        payload_mb = max(1, min(PAYLOAD_CAP_MB, PAYLOAD_LIMIT_MB // concurrency, by_memory))
+        payload_mb = default_payload_mb(resources, concurrency, model_bytes)
     return {
         "MaxConcurrentTransforms": concurrency,
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": payload_mb,
     }
+
+
+def default_payload_mb(resources: Resources, concurrency: int, model_bytes: int) -> int:
+    """The largest payload up to PAYLOAD_CAP_MB that SageMaker's limit and half the memory allow."""
+    budget_mb = (resources.memory_bytes * MEMORY_SHARE - model_bytes * 4) / 2**20
+    by_memory = int(budget_mb // (MEMORY_PER_PAYLOAD_MB * concurrency))
+    return max(1, min(PAYLOAD_CAP_MB, PAYLOAD_LIMIT_MB // concurrency, by_memory))

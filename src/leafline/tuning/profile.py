@@ -6,7 +6,7 @@ its summary, a few numbers, rides in the registered version's metadata so nightl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ class Summary:
                 "mem_fixed": round(self.memory_fixed_mb)}  # fmt: skip
 
     @classmethod
-    def from_compact(cls, data: dict[str, Any]) -> Summary:
+    def from_compact(cls, data: Mapping[str, Any]) -> Summary:
         if data.get("v") != 1:
             raise ValueError(f"unknown tuning summary version {data.get('v')!r}")
         return cls(float(data["rps_vcpu"]), int(data["mb"]), float(data["mem_per_mb"]), float(data["idle_mb"]),

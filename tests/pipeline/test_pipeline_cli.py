@@ -1,0 +1,143 @@
+"""`leafline pipeline definition|upsert|start`: offline with the network and AWS refused, pinned by a reviewed
+snapshot, and a round trip through moto's SageMaker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from leafline.cli import main
+from leafline.jobspec import load_spec
+from tests.pipeline.conftest import ROOT
+
+SPEC = ROOT / "dags" / "leafline-spec.toml"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "nightly_scoring.definition.json"
+# Loaded by the child process before anything else: every socket connect and every AWS API call is refused
+# and written down, so "offline" is checked rather than assumed.
+GUARD = """
+import os, socket
+_log = os.environ["LEAFLINE_GUARD_LOG"]
+def _note(text):
+    with open(_log, "a") as f:
+        f.write(text + "\\n")
+def _refuse(self, address, *args, **kwargs):
+    _note(f"connect {address}")
+    raise OSError("network refused by the test")
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+import botocore.client
+def _call(self, operation, params):
+    _note(f"aws {self.meta.service_model.service_name}.{operation}")
+    raise RuntimeError("AWS refused by the test")
+botocore.client.BaseClient._make_api_call = _call
+"""
+
+
+def test_definition_is_built_offline_and_matches_the_reviewed_snapshot(tmp_path: Path) -> None:
+    (tmp_path / "guard").mkdir()
+    (tmp_path / "guard" / "sitecustomize.py").write_text(GUARD)
+    log = tmp_path / "attempts.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(PYTHONPATH=str(tmp_path / "guard"), LEAFLINE_GUARD_LOG=str(log), HOME=str(tmp_path),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "leafline", "pipeline", "definition", "--spec", str(SPEC)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert not log.exists(), log.read_text()  # no connection, no AWS call, not even to fetch credentials
+    assert done.stderr == ""  # the SDK's warnings and config chatter stay out of the way
+    definition = json.loads(done.stdout)
+    if os.environ.get("LEAFLINE_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(done.stdout)
+    assert definition == json.loads(SNAPSHOT.read_text()), "review the change, then LEAFLINE_UPDATE_SNAPSHOTS=1"
+    names = [(step["Name"], step["Type"]) for step in definition["Steps"]]
+    assert names == [("RegisterModel", "RegisterModel"), ("CreateModel", "Model"), ("BatchTransform", "Transform"),
+                     ("ValidateOutput", "Processing"), ("CheckValidation", "Condition")]  # fmt: skip
+
+
+@pytest.fixture
+def packaged(binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """moto with the demo bucket and the model packaged (with a tuning profile) to the spec's experiment."""
+    # The SDK's role check calls IAM's policy simulator, which moto does not have.
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    model_dir = tmp_path / "model"
+    shutil.copytree(binary_model_dir, model_dir)
+    assert main(["tune", str(model_dir), "--payloads", "1,2", "--concurrency", "1,2", "--seconds", "0.1"]) == 0
+    with mock_aws():
+        boto3.client("s3", region_name="sa-east-1").create_bucket(
+            Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"}
+        )
+        assert main(["package", str(model_dir), "--spec", str(SPEC), "--output", str(tmp_path / "model.tar.gz")]) == 0
+        yield tmp_path / "model.tar.gz"
+
+
+def test_a_package_gives_the_hash_and_the_tuned_settings_their_defaults(
+    packaged: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "definition.json"
+    argv = ["pipeline", "definition", "--spec", str(SPEC), "--package", str(packaged), "--output", str(output)]
+    assert main(argv) == 0
+    defaults = {p["Name"]: p.get("DefaultValue") for p in json.loads(output.read_text())["Parameters"]}
+    info = json.loads(subprocess.run(["tar", "-xzOf", str(packaged), "leafline-package.json"], capture_output=True,
+                                     check=True).stdout)  # fmt: skip
+    assert defaults["ArtifactSha256"] == info["artifact_sha256"]
+    # The tuned knee is one of the measured payloads (1 or 2 MB); the container's rule would say 6.
+    assert defaults["MaxConcurrentTransforms"] == 4 and defaults["MaxPayloadInMB"] in (1, 2)
+
+
+def test_upsert_then_start_runs_an_execution_with_the_run_date(
+    packaged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pipeline", "start", "--spec", str(SPEC), "--run-date", "2026-11-20"]) == 2
+    assert "no pipeline leafline-leafline-demo-exp-1: run `leafline pipeline upsert` first" in capsys.readouterr().err
+
+    assert main(["pipeline", "upsert", "--spec", str(SPEC)]) == 0
+    assert "upserted pipeline leafline-leafline-demo-exp-1" in capsys.readouterr().out
+    sagemaker = boto3.client("sagemaker", region_name="sa-east-1")
+    stored = json.loads(sagemaker.describe_pipeline(PipelineName="leafline-leafline-demo-exp-1")["PipelineDefinition"])
+    assert [step["Name"] for step in stored["Steps"]][:3] == ["RegisterModel", "CreateModel", "BatchTransform"]
+    sagemaker.describe_model_package_group(ModelPackageGroupName="leafline-demo")  # RegisterModel needs the group
+
+    argv = ["pipeline", "start", "--spec", str(SPEC), "--run-date", "2026-11-20", "--param", "MaxPayloadInMB=2"]
+    assert main(argv) == 0
+    arn = capsys.readouterr().out.split()[2]
+    given = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in given} == {"RunDate": "2026-11-20", "MaxPayloadInMB": "2"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--run-date", "20-11-2026"], "run date '20-11-2026': expected YYYY-MM-DD"),
+        (["--param", "Payload=2"], "--param Payload: the pipeline has no such parameter"),
+        (["--param", "MaxPayloadInMB=big"], "--param MaxPayloadInMB='big': an integer"),
+    ],
+)
+def test_start_refuses_bad_parameters_and_starts_nothing(
+    packaged: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pipeline", "upsert", "--spec", str(SPEC)]) == 0
+    assert main(["pipeline", "start", "--spec", str(SPEC), *argv]) == 2
+    assert message in capsys.readouterr().err
+    sagemaker = boto3.client("sagemaker", region_name="sa-east-1")
+    executions = sagemaker.list_pipeline_executions(PipelineName="leafline-leafline-demo-exp-1")
+    assert executions["PipelineExecutionSummaries"] == []
+
+
+def test_the_spec_decides_the_pipeline_name_and_layout() -> None:
+    from leafline.pipeline_plan import plan_pipeline
+
+    plan = plan_pipeline(load_spec(SPEC, {"experiment_id": "exp-2", "input_prefix": "s3://in/{run_date}/"}))
+    assert plan.name == "leafline-leafline-demo-exp-2"
+    source = plan.transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert source == "s3://in/{Parameters.RunDate}/"
+    assert plan.parameter("ArtifactSha256").default is None  # no package: each execution must give it
