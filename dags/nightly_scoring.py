@@ -43,7 +43,7 @@ with DAG(
     catchup=SETTINGS.catchup,
     max_active_runs=1,
     tags=["leafline", "sagemaker", "scoring"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    default_args={"retries": SETTINGS.retries, "retry_delay": pendulum.duration(seconds=SETTINGS.retry_delay_s)},
     params={
         "project_id": Param(
             SPEC.project_id,

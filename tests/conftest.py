@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from leafline.compiler import compile_model_dir
+from leafline.local_aws.server import LocalAws
 from leafline.server_process import ServerProcess
 from tests.model_kinds import KINDS, Kind, train
 
@@ -18,6 +19,16 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
+
+
+@pytest.fixture
+def local_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
+    """Local AWS on a free port, empty; boto3 (AWS_ENDPOINT_URL) and Airflow's aws_default point at it."""
+    with LocalAws() as aws:
+        for key, value in aws.environment().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws.airflow_connection())
+        yield aws
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from leafline import samples
 from leafline.cli import main
 from tests.conftest import kind_by_name
 from tests.model_kinds import train
@@ -46,13 +45,3 @@ def test_compile_leaves_models_it_cannot_reproduce_to_lightgbm(tmp_path: Path, c
 def test_compile_without_a_model_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert main(["compile", str(tmp_path)]) == 2
     assert f"leafline compile: error: {tmp_path / 'model.txt'}: cannot read the model file" in capsys.readouterr().err
-
-
-def test_demo_scores_a_batch_through_the_real_server(tmp_path: Path, capsys) -> None:
-    # A tiny stand-in for the demo's sample model, so the test does not spend its time training.
-    samples.train_binary(samples.ModelShape("tiny", trees=10, leaves=7), tmp_path / "model" / "model.txt", rows=2000)
-    assert main(["demo", "--workdir", str(tmp_path), "--rows", "3000"]) == 0
-    out = capsys.readouterr().out
-    assert "rows scored      3000" in out
-    assert "agreement        100.0000% within 1e-5 of LightGBM" in out
-    assert (tmp_path / "output" / "batch.csv.out").read_bytes().count(b"\n") == 3000

@@ -39,10 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="train a sample model, serve it, score a CSV batch over HTTP and print a summary",
+        help="the whole nightly run on this machine: local AWS, the real Airflow DAG, a summary (make demo)",
+        description="Start local AWS (state in WORKDIR/local-aws), compile, tune, package, register and approve the "
+        "bundled sample model, put the night's input in local S3 as CSV shards, run `airflow dags test "
+        "nightly_scoring` against local AWS and print a summary: model version, rows, duration, rows/s, the tuned "
+        "settings and why, the estimated AWS cost, the validation result and where the outputs, the report and the "
+        "run record are. Running it again reuses the model, the input and the registered version.",
     )
     demo.add_argument("--workdir", type=Path, default=Path("demo-output"), help="where the demo writes")
-    demo.add_argument("--rows", type=int, default=50_000, help="rows in the sample batch (default: 50000)")
+    demo.add_argument("--rows", type=int, default=300_000, help="rows in the night's input (default: 300000)")
+    demo.add_argument("--shards", type=int, default=6, help="CSV files the input is split into (default: 6)")
+    demo.add_argument("--run-date", default="", help="the night scored, YYYY-MM-DD (default: today)")
+    demo.add_argument("--dag-file", type=Path, default=None, help="the DAG (default: this checkout's dags/)")
     _add_transform(commands)
     from leafline.validation.cli import add_parser as add_validate
 
@@ -54,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_tuning_commands(commands)
     add_pipeline_commands(commands)
+    from leafline.local_aws.cli import add_parser as add_local_aws
+
+    add_local_aws(commands)
     return parser
 
 
@@ -95,9 +106,11 @@ _HANDLERS = {
     "validate": "leafline.validation.cli:run_validate_command",
     "package": "leafline.model_cli:run_package_command",
     "register": "leafline.model_cli:run_register_command",
+    "approve": "leafline.model_cli:run_approve_command",
     "tune": "leafline.tuning.cli:run_tune_command",
     "prices": "leafline.tuning.cli:run_prices_command",
     "pipeline": "leafline.pipeline_cli:run_pipeline_command",
+    "local-aws": "leafline.local_aws.cli:run_local_aws_command",
 }
 
 
@@ -127,9 +140,12 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from leafline.demo import run_demo
+    from leafline.demo.run import DemoOptions, run_demo
 
-    return run_demo(args.workdir, rows=args.rows)
+    options = DemoOptions(args.workdir, rows=args.rows, shards=args.shards, run_date=args.run_date)
+    if args.dag_file is not None:
+        options = DemoOptions(args.workdir, args.rows, args.shards, args.dag_file, args.run_date)
+    return run_demo(options)
 
 
 def entrypoint() -> None:

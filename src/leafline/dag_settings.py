@@ -7,6 +7,8 @@ LEAFLINE_SCHEDULE         cron expression (default "0 2 * * *": 02:00 every nigh
 LEAFLINE_TIMEZONE         the schedule's timezone (default America/Sao_Paulo)
 LEAFLINE_POKE_INTERVAL_S  seconds between transform status checks (default 60; tests use 0)
 LEAFLINE_CATCHUP          "true" to run missed nights (default false)
+LEAFLINE_RETRIES          retries of each task (default 2)
+LEAFLINE_RETRY_DELAY_S    seconds before a retry (default 120)
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ class DagSettings:
     timezone: str
     poke_interval_s: float
     catchup: bool
+    retries: int = 2
+    retry_delay_s: float = 120.0
 
     @classmethod
     def from_env(cls, default_spec: Path, environ: Mapping[str, str] | None = None) -> DagSettings:
         env = os.environ if environ is None else environ
-        try:
-            poke = float(env.get("LEAFLINE_POKE_INTERVAL_S", "60"))
-        except ValueError:
-            raise SpecError(f"LEAFLINE_POKE_INTERVAL_S={env['LEAFLINE_POKE_INTERVAL_S']!r}: expected seconds") from None
+        poke = _number(env, "LEAFLINE_POKE_INTERVAL_S", "60", "seconds")
+        retries = _number(env, "LEAFLINE_RETRIES", "2", "a whole number of retries")
+        if retries != int(retries):
+            raise SpecError(f"LEAFLINE_RETRIES={env['LEAFLINE_RETRIES']!r}: expected a whole number of retries")
         return cls(
             spec_path=Path(env.get("LEAFLINE_SPEC") or default_spec),
             aws_conn_id=env.get("LEAFLINE_AWS_CONN_ID", "aws_default"),
@@ -42,4 +46,13 @@ class DagSettings:
             timezone=env.get("LEAFLINE_TIMEZONE", "America/Sao_Paulo"),
             poke_interval_s=max(0.0, poke),
             catchup=env.get("LEAFLINE_CATCHUP", "false").strip().lower() in ("1", "true", "yes"),
+            retries=max(0, int(retries)),
+            retry_delay_s=max(0.0, _number(env, "LEAFLINE_RETRY_DELAY_S", "120", "seconds")),
         )
+
+
+def _number(env: Mapping[str, str], key: str, default: str, meaning: str) -> float:
+    try:
+        return float(env.get(key, default))
+    except ValueError:
+        raise SpecError(f"{key}={env[key]!r}: expected {meaning}") from None

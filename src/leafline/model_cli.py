@@ -52,6 +52,16 @@ def add_parsers(commands: Any) -> None:
     register.add_argument("--model-data", metavar="URI", default=None, help="the model.tar.gz (default: the spec's)")
     add_spec_arguments(register, required=False)
 
+    approve = commands.add_parser(
+        "approve",
+        help="approve a version of the project's model package group, so that runs score with it",
+        description="Set a version's ModelApprovalStatus to Approved (what a reviewer does in SageMaker Studio or "
+        "with `aws sagemaker update-model-package`). Runs score with the newest Approved version, and a model can "
+        "only be created from an Approved one.",
+    )
+    approve.add_argument("--version", type=int, default=None, help="the version (default: the newest)")
+    add_spec_arguments(approve, required=False)
+
 
 def run_package_command(args: argparse.Namespace) -> int:
     from leafline.packaging import build_archive, publish_archive
@@ -104,4 +114,16 @@ def run_register_command(args: argparse.Namespace) -> int:
     if version.approval != "Approved":
         print("  only Approved versions are scored: aws sagemaker update-model-package --model-package-arn "
               f"{version.arn} --model-approval-status Approved")  # fmt: skip
+    return 0
+
+
+def run_approve_command(args: argparse.Namespace) -> int:
+    import boto3
+
+    from leafline.registry import approve_version
+
+    spec = spec_from_args(args)
+    version, changed = approve_version(boto3.client("sagemaker", region_name=spec.region), spec, args.version)
+    print(f"{'approved' if changed else 'already approved:'} {version.group} version {version.version}")
+    print(f"  {version.arn}")
     return 0

@@ -114,6 +114,24 @@ def resolve_approved(client: Any, spec: JobSpec, version: int | None = None) -> 
     )
 
 
+def approve_version(client: Any, spec: JobSpec, version: int | None = None) -> tuple[ModelVersion, bool]:
+    """Approve a version (default: the newest), as a reviewer would; returns it and whether it changed."""
+    group = spec.model_package_group
+    versions = list(_versions(client, group))
+    if not versions:
+        raise RegistryError(f"model package group {group!r} has no versions: run `leafline register` first")
+    chosen = versions[0] if version is None else next((v for v in versions if v.version == version), None)
+    if chosen is None:
+        raise RegistryError(f"model package group {group!r} has no version {version}")
+    if chosen.approval == APPROVED:
+        return chosen, False
+    update: dict[str, Any] = {"ModelPackageArn": chosen.arn, "ModelApprovalStatus": APPROVED}
+    if chosen.metadata:  # resent: moto drops it on an update that leaves it out (AWS keeps it)
+        update["CustomerMetadataProperties"] = chosen.metadata
+    client.update_model_package(**update)
+    return describe_version(client, chosen.arn), True
+
+
 def describe_version(client: Any, arn: str) -> ModelVersion:
     answer = client.describe_model_package(ModelPackageName=arn)
     containers = answer.get("InferenceSpecification", {}).get("Containers", [])

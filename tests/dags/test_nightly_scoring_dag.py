@@ -1,21 +1,16 @@
-"""The nightly_scoring DAG: what parsing it costs, its form, its task graph, and a whole run under moto."""
+"""The nightly_scoring DAG: what parsing it costs, its form, its task graph (whole runs: test_nightly_on_local_aws)."""
 
 from __future__ import annotations
 
 import copy
 import itertools
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from tests.dags import emulated_sagemaker
 from tests.dags.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "nightly_scoring.py"
@@ -103,52 +98,3 @@ def test_the_trigger_form_is_typed_and_bounded(dag: Any, changes: dict[str, Any]
         with pytest.raises(ParamValidationError):
             params.update(changes)
             params.validate()
-
-
-def _csv(rows: int, seed: int) -> bytes:
-    from leafline import samples
-
-    return samples.csv_batch(rows, seed, num_features=6)
-
-
-def test_a_whole_night_under_moto_scores_validates_and_records(
-    airflow_db: None, binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow.utils.state import DagRunState, TaskInstanceState
-
-    from leafline.cli import main
-
-    model_dir = tmp_path / "model"
-    shutil.copytree(binary_model_dir, model_dir)
-    spec = str(ROOT / "dags" / "leafline-spec.toml")
-    assert main(["tune", str(model_dir), "--payloads", "1", "--concurrency", "1,2", "--seconds", "0.2"]) == 0
-    with mock_aws():
-        requests = emulated_sagemaker.install(monkeypatch)
-        s3 = boto3.client("s3", region_name="sa-east-1")
-        s3.create_bucket(Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
-        assert main(["package", str(model_dir), "--spec", spec]) == 0
-        prefix = "leafline-demo/exp-1/scoring/2026-11-20/"
-        for part, rows in enumerate((3000, 1200)):
-            s3.put_object(Bucket="leafline-demo", Key=f"{prefix}input/part-{part}.csv", Body=_csv(rows, part))
-
-        from airflow.dag_processing.dagbag import DagBag
-
-        dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("nightly_scoring")
-        run = dag.test(run_conf={"run_date": "2026-11-20"})
-
-        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-        assert run.state == DagRunState.SUCCESS, states
-        assert set(states.values()) == {TaskInstanceState.SUCCESS}
-        (request,) = requests  # one job, submitted once
-        assert (request["MaxConcurrentTransforms"], request["MaxPayloadInMB"]) == (4, 1)  # tuned for ml.m5.xlarge
-        for part, rows in enumerate((3000, 1200)):
-            body = s3.get_object(Bucket="leafline-demo", Key=f"{prefix}output/part-{part}.csv.out")["Body"].read()
-            assert len(body.splitlines()) == rows
-        report = json.loads(s3.get_object(Bucket="leafline-demo", Key=f"{prefix}validation/report.json")["Body"].read())
-        assert report["passed"] is True
-        record = json.loads(s3.get_object(Bucket="leafline-demo", Key=f"{prefix}run.json")["Body"].read())
-        assert record["trigger"] == "manual" and record["model_package"]["version"] == 1
-        assert record["settings"]["MaxPayloadInMB"] == {"value": 1, "source": "tuned profile for ml.m5.xlarge"}
-        assert record["transform_job"]["status"] == "Completed"
-        runs = s3.list_objects_v2(Bucket="leafline-demo", Prefix="leafline-demo/runs/2026-11-20/")
-        assert runs["KeyCount"] == 1

@@ -1,5 +1,5 @@
-"""The run's steps the DAG's tasks call, under moto with the emulator behind CreateTransformJob: retries
-reattach, an unapproved model is refused, a corrupted output fails validation, settings keep their source."""
+"""The run's steps the DAG's tasks call, against local AWS (jobs really run): retries reattach, an unapproved
+model is refused, a corrupted output fails validation, settings keep their source."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from leafline.cli import main
 from leafline.jobspec import SpecError, load_spec
+from leafline.local_aws.server import LocalAws
 from leafline.orchestration import (
     RunInputs,
     ValidationFailedError,
@@ -25,7 +25,6 @@ from leafline.orchestration import (
 )
 from leafline.registry import ModelNotApprovedError
 from leafline.transform.storage import Storage
-from tests.dags import emulated_sagemaker
 from tests.dags.conftest import ROOT
 
 SPEC = ROOT / "dags" / "leafline-spec.toml"
@@ -33,20 +32,23 @@ PREFIX = "leafline-demo/exp-1/scoring/2026-11-20/"
 
 
 @pytest.fixture
-def stack(binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+def stack(binary_model_dir: Path, tmp_path: Path, local_aws: LocalAws) -> Iterator[LocalAws]:
     """Local AWS with the demo bucket, the model packaged (with a tuning profile) and one input file."""
     model_dir = tmp_path / "model"
     shutil.copytree(binary_model_dir, model_dir)
     assert main(["tune", str(model_dir), "--payloads", "1,2", "--concurrency", "1,2", "--seconds", "0.1"]) == 0
-    with mock_aws():
-        requests = emulated_sagemaker.install(monkeypatch)
-        s3 = boto3.client("s3", region_name="sa-east-1")
-        s3.create_bucket(Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
-        assert main(["package", str(model_dir), "--spec", str(SPEC)]) == 0
-        from leafline import samples
+    s3 = boto3.client("s3", region_name="sa-east-1")
+    s3.create_bucket(Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
+    assert main(["package", str(model_dir), "--spec", str(SPEC)]) == 0
+    from leafline import samples
 
-        s3.put_object(Bucket="leafline-demo", Key=f"{PREFIX}input/part-0.csv", Body=samples.csv_batch(2000, 1, 6))
-        yield requests
+    s3.put_object(Bucket="leafline-demo", Key=f"{PREFIX}input/part-0.csv", Body=samples.csv_batch(2000, 1, 6))
+    yield local_aws
+
+
+def _jobs() -> list[str]:
+    summaries = boto3.client("sagemaker", region_name="sa-east-1").list_transform_jobs()["TransformJobSummaries"]
+    return [job["TransformJobName"] for job in summaries]
 
 
 def _plan(overrides: dict[str, Any] | None = None, **inputs: Any) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def _plan(overrides: dict[str, Any] | None = None, **inputs: Any) -> dict[str, A
     return plan_run(sagemaker, Storage(region="sa-east-1"), spec, run, overridden)
 
 
-def test_retried_steps_reuse_the_model_and_reattach_to_the_job(stack: list[dict[str, Any]]) -> None:
+def test_retried_steps_reuse_the_model_and_reattach_to_the_job(stack: LocalAws) -> None:
     sagemaker = boto3.client("sagemaker", region_name="sa-east-1")
     plan = _plan()
     assert ensure_model(sagemaker, plan["requests"]["create_model"])["created"] is True
@@ -65,11 +67,15 @@ def test_retried_steps_reuse_the_model_and_reattach_to_the_job(stack: list[dict[
     first = submit_transform(sagemaker, plan["requests"]["create_transform_job"])
     again = submit_transform(sagemaker, _plan()["requests"]["create_transform_job"])  # a retry plans the same names
     assert (first["reattached"], again["reattached"]) == (False, True)
-    assert again["TransformJobName"] == first["TransformJobName"] and len(stack) == 1
+    assert again["TransformJobName"] == first["TransformJobName"] and _jobs() == [first["TransformJobName"]]
+    assert stack.app is not None
+    stack.app.jobs.wait()
+    job = sagemaker.describe_transform_job(TransformJobName=first["TransformJobName"])
+    assert job["TransformJobStatus"] == "Completed" and job["TransformStartTime"] < job["TransformEndTime"]
     assert validate_run(Storage(region="sa-east-1"), plan)["passed"] is True
 
 
-def test_settings_keep_their_source(stack: list[dict[str, Any]]) -> None:
+def test_settings_keep_their_source(stack: LocalAws) -> None:
     tuned = _plan()["settings"]
     assert tuned["MaxConcurrentTransforms"] == {"value": 4, "source": "tuned profile for ml.m5.xlarge"}
     form = _plan({"max_payload_mb": 2, "instance_type": "ml.c5.2xlarge"})["settings"]
@@ -79,7 +85,7 @@ def test_settings_keep_their_source(stack: list[dict[str, Any]]) -> None:
         _plan({"max_payload_mb": 20, "instance_type": "ml.c5.2xlarge"})
 
 
-def test_an_unapproved_version_is_not_scored(stack: list[dict[str, Any]]) -> None:
+def test_an_unapproved_version_is_not_scored(stack: LocalAws) -> None:
     assert main(["register", "--spec", str(SPEC), "--set", "auto_approve=false"]) == 0
     with pytest.raises(ModelNotApprovedError, match="no Approved version"):
         _plan(register_if_missing=False)
@@ -87,11 +93,13 @@ def test_an_unapproved_version_is_not_scored(stack: list[dict[str, Any]]) -> Non
         _plan(model_version=1)
 
 
-def test_a_corrupted_output_fails_validation_with_a_report(stack: list[dict[str, Any]]) -> None:
+def test_a_corrupted_output_fails_validation_with_a_report(stack: LocalAws) -> None:
     sagemaker = boto3.client("sagemaker", region_name="sa-east-1")
     plan = _plan()
     ensure_model(sagemaker, plan["requests"]["create_model"])
     submit_transform(sagemaker, plan["requests"]["create_transform_job"])
+    assert stack.app is not None
+    stack.app.jobs.wait()
     s3 = boto3.client("s3", region_name="sa-east-1")
     key = f"{PREFIX}output/part-0.csv.out"
     lines = s3.get_object(Bucket="leafline-demo", Key=key)["Body"].read().splitlines(keepends=True)

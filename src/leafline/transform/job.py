@@ -293,15 +293,17 @@ def run_transform_job(
     *,
     stop: threading.Event | None = None,
     progress_hook: Callable[[JobProgress], Any] | None = None,
+    storage: Storage | None = None,
 ) -> TransformJobResult:
     """The whole job. An invalid request raises TransformRequestError (CreateTransformJob would refuse it);
-    anything that goes wrong once the job exists ends in a Failed result instead."""
+    anything that goes wrong once the job exists ends in a Failed result instead. `storage` defaults to
+    boto3's S3 at options.endpoint_url (a caller with its own credentials, such as local AWS, passes one)."""
     options = options or EmulatorOptions()
     parsed = request if isinstance(request, TransformRequest) else parse_request(request)
     created = _now()
-    storage = Storage(options.endpoint_url, options.region)
+    storage = storage or Storage(options.endpoint_url, options.region)
     stop = stop or threading.Event()
-    describe = _describe_base(parsed, created, options.region)
+    describe = initial_describe(parsed, created, options.region)
     try:
         inputs = _list_inputs(parsed, storage)
     except StorageError as exc:
@@ -435,7 +437,8 @@ def _metrics(
     }
 
 
-def _describe_base(request: TransformRequest, created: datetime, region: str | None) -> dict[str, Any]:
+def initial_describe(request: TransformRequest, created: datetime, region: str | None) -> dict[str, Any]:
+    """DescribeTransformJob of a job just created: InProgress, the request's fields, no times but its creation."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "sa-east-1"
     raw = request.raw
     describe: dict[str, Any] = {

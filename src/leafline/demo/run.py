@@ -1,0 +1,258 @@
+"""The demo's steps, in order, each announced as it starts; details go to WORKDIR/demo.log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from leafline.demo import airflow_run
+from leafline.demo.data import install_sample_model, shard_rows, write_shards
+from leafline.demo.summary import Locations, summary_lines
+from leafline.errors import LeaflineError
+from leafline.jobspec import JobSpec, load_spec
+from leafline.local_aws.server import LocalAws
+
+DAG_ID = "nightly_scoring"
+STEPS = 6
+_TASK_DONE = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
+_REPO_DAG = Path(__file__).resolve().parents[3] / "dags" / "nightly_scoring.py"
+
+
+class DemoError(LeaflineError):
+    """A demo step failed; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workdir: Path
+    rows: int = 300_000
+    shards: int = 6
+    dag_file: Path = _REPO_DAG
+    run_date: str = ""  # default: today
+
+
+class _Demo:
+    def __init__(self, options: DemoOptions, out: TextIO | None) -> None:
+        self.options = options
+        self.workdir = options.workdir.resolve()
+        self.log_path = self.workdir / "demo.log"
+        self.out = out
+        self.started = time.perf_counter()
+        self.step_no = 0
+        self.tasks_done: set[str] = set()
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, text: str) -> None:
+        self.step_no += 1
+        self.say(f"==> [{self.step_no}/{STEPS} {time.perf_counter() - self.started:5.1f} s] {text}")
+
+    @contextlib.contextmanager
+    def logged(self) -> Iterator[None]:
+        """A leafline command's own output, into demo.log."""
+        with self.log_path.open("a") as log, contextlib.redirect_stdout(log):
+            yield
+
+    def cli(self, *argv: str) -> None:
+        from leafline.cli import main
+
+        with self.logged():
+            print(f"$ leafline {' '.join(argv)}")
+            code = main(list(argv))
+        if code != 0:
+            raise DemoError(f"`leafline {' '.join(argv)}` failed (exit {code}); see {self.log_path}")
+
+
+def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
+    if options.rows < options.shards or options.shards < 1:
+        raise DemoError(f"--rows {options.rows} must be at least --shards {options.shards} (and shards >= 1)")
+    if not options.dag_file.is_file():
+        raise DemoError(f"{options.dag_file}: no DAG file (run the demo from a leafline checkout, or --dag-file)")
+    demo = _Demo(options, out)
+    demo.workdir.mkdir(parents=True, exist_ok=True)
+    demo.log_path.write_text("")
+    spec_file = options.dag_file.with_name("leafline-spec.toml")
+    spec = load_spec(spec_file)
+    run_date = options.run_date or date.today().isoformat()
+    state = demo.workdir / "local-aws"
+    demo.step(f"starting local AWS (S3, Model Registry, SageMaker) with its state in {state}")
+    aws = LocalAws(state_dir=state, region=spec.region, log=lambda line: _append(demo.log_path, line))
+    with aws:
+        os.environ.update(aws.environment())  # the leafline commands below reach local AWS through boto3
+        demo.say(f"    {aws.url}")
+        _ensure_bucket(spec)
+        model_dir = _prepare_model(demo, spec_file)
+        _register(demo, spec, spec_file)
+        _upload_input(demo, spec, run_date)
+        run_ok, dag_seconds = _run_dag(demo, aws, spec, run_date)
+        record = _newest_record(aws, spec, run_date) if run_ok else None
+    if record is None:
+        demo.say(f"\nleafline demo: the nightly run FAILED; see {demo.workdir / 'airflow' / 'dags-test.log'}")
+        return 1
+    demo.step("summary")
+    _print_summary(demo, record, dag_seconds, model_dir, spec, state)
+    return 0
+
+
+def _ensure_bucket(spec: JobSpec) -> None:
+    import boto3
+
+    s3: Any = boto3.client("s3", region_name=spec.region)
+    if spec.bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=spec.bucket, CreateBucketConfiguration={"LocationConstraint": spec.region})
+
+
+def _prepare_model(demo: _Demo, spec_file: Path) -> Path:
+    from leafline.compiler import compile_model_dir
+    from leafline.serving import artifacts
+
+    model_dir = demo.workdir / "model"
+    fresh = install_sample_model(model_dir)
+    demo.step(f"the bundled sample model (binary, 100 trees x 31 leaves, 50 features) in {model_dir}")
+    if fresh or not artifacts.manifest_path(model_dir).exists():
+        with demo.logged():
+            result = compile_model_dir(model_dir)
+            print(result.summary())
+        demo.say(f"    compiled: {result.summary().splitlines()[0]}")
+    profile = model_dir / "tuning-profile.json"
+    reuse = ["--reuse"] if profile.is_file() else []
+    demo.say("    tuning on this machine (leafline tune)" + (": reusing the stored profile" if reuse else ""))
+    demo.cli("tune", str(model_dir), "--spec", str(spec_file), "--payloads", "1,2,4,6", "--concurrency", "1,2",
+             "--seconds", "0.5", "--rows", str(demo.options.rows), *reuse)  # fmt: skip
+    demo.cli("package", str(model_dir), "--spec", str(spec_file))
+    return model_dir
+
+
+def _register(demo: _Demo, spec: JobSpec, spec_file: Path) -> None:
+    import boto3
+
+    from leafline.registry import resolve_approved
+
+    demo.step(f"registering it in model package group {spec.model_package_group!r} and approving it")
+    demo.cli("register", "--spec", str(spec_file), "--set", "auto_approve=false")  # a reviewer approves, next
+    demo.cli("approve", "--spec", str(spec_file))
+    version = resolve_approved(boto3.client("sagemaker", region_name=spec.region), spec)
+    demo.say(f"    version {version.version}: {version.approval} ({version.arn})")
+
+
+def _upload_input(demo: _Demo, spec: JobSpec, run_date: str) -> None:
+    import boto3
+
+    from leafline.transform.storage import split_s3
+
+    prefix = spec.input_uri(run_date)
+    demo.step(f"the night's input: {demo.options.rows:,} rows in {demo.options.shards} CSV shards -> {prefix}")
+    paths = write_shards(demo.workdir / "input", demo.options.rows, demo.options.shards)
+    s3 = boto3.client("s3", region_name=spec.region)
+    bucket, key_prefix = split_s3(prefix)
+    present = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=key_prefix).get("Contents", [])}
+    for stale in set(present) - {key_prefix + p.name for p in paths}:
+        s3.delete_object(Bucket=bucket, Key=stale)
+    uploaded = 0
+    for path in paths:
+        if present.get(key_prefix + path.name) != path.stat().st_size:
+            s3.upload_file(str(path), bucket, key_prefix + path.name)
+            uploaded += 1
+    counts = ", ".join(f"{n:,}" for n in shard_rows(demo.options.rows, demo.options.shards))
+    demo.say(f"    rows per shard: {counts}; {uploaded} uploaded, {len(paths) - uploaded} already there")
+
+
+def _run_dag(demo: _Demo, aws: LocalAws, spec: JobSpec, run_date: str) -> tuple[bool, float]:
+    home = demo.workdir / "airflow"
+    home.mkdir(exist_ok=True)
+    log = home / "dags-test.log"
+    log.write_text("")
+    env = airflow_run.airflow_environment(home, demo.options.dag_file.parent, aws.airflow_connection(),
+                                          dict(os.environ))  # fmt: skip
+    env.pop("LEAFLINE_SPEC", None)  # the DAG's own spec file, beside it
+    demo.step(f"airflow dags test {DAG_ID} (real Airflow, SQLite metadata DB in {home}; log: {log})")
+    airflow_run.migrate_db(env, log)
+    started = time.perf_counter()
+    done = threading.Event()
+    watcher = threading.Thread(target=_show_transform_progress, args=(demo, aws, done), daemon=True)
+    watcher.start()
+    try:
+        code = airflow_run.dags_test(DAG_ID, {"run_date": run_date}, env, log, lambda line: _task_line(demo, line))
+    finally:
+        done.set()
+        watcher.join()
+    seconds = time.perf_counter() - started
+    ok = code == 0 and "state=success" in _last_dagrun_line(log)
+    demo.say(f"    the DAG run {'succeeded' if ok else 'FAILED'} in {seconds:.1f} s")
+    return ok, seconds
+
+
+def _task_line(demo: _Demo, line: str) -> None:
+    match = _TASK_DONE.search(line)
+    if match and match.group(1) not in demo.tasks_done:  # a sensor "ends" once per look while it waits
+        demo.tasks_done.add(match.group(1))
+        demo.say(f"    task {match.group(1)} done")
+    elif "Task failed" in line or "ERROR" in line:
+        demo.say("    " + line.strip()[:300])
+
+
+def _show_transform_progress(demo: _Demo, aws: LocalAws, done: threading.Event) -> None:
+    assert aws.app is not None
+    while not done.wait(2.0):
+        for name, snap in aws.app.jobs.progress().items():
+            demo.say(f"    transform {name}: files {snap.files_done}/{snap.files_total}, {snap.records:,} records, "
+                     f"{snap.rows_per_s:,.0f} rows/s")  # fmt: skip
+
+
+def _last_dagrun_line(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "DagRun Finished" in line]
+    return lines[-1] if lines else ""
+
+
+def _newest_record(aws: LocalAws, spec: JobSpec, run_date: str) -> dict[str, Any] | None:
+    import boto3
+
+    s3 = boto3.client("s3", region_name=spec.region)
+    prefix = f"{spec.project_id}/runs/{run_date}/"
+    objects = s3.list_objects_v2(Bucket=spec.bucket, Prefix=prefix).get("Contents", [])
+    if not objects:
+        return None
+    newest = max(objects, key=lambda o: o["LastModified"])
+    record: dict[str, Any] = json.loads(s3.get_object(Bucket=spec.bucket, Key=newest["Key"])["Body"].read())
+    record["_uri"] = f"s3://{spec.bucket}/{newest['Key']}"
+    return record
+
+
+def _print_summary(
+    demo: _Demo, record: dict[str, Any], dag_seconds: float, model_dir: Path, spec: JobSpec, state: Path
+) -> None:
+    from leafline.prices import load_price_table
+    from leafline.tuning.choose import choose_settings
+    from leafline.tuning.cost import estimate
+    from leafline.tuning.profile import Summary
+
+    profile = json.loads((model_dir / "tuning-profile.json").read_text())
+    summary = Summary(**profile["summary"])
+    rows = int(record["validation"]["totals"]["output_records"])
+    prices = load_price_table(None)
+    cost = estimate(summary, record["instance_type"], record["instance_count"], rows, prices)
+    choice = choose_settings(summary, record["instance_type"])
+    report = record["validation"]["report_uri"]
+    output = record["validation"]["report_uri"].rsplit("/validation/", 1)[0] + "/output/"
+    locations = Locations(output, report, record["_uri"], str(state / "s3"))
+    demo.say("")
+    demo.say("leafline demo: the nightly run, end to end")
+    for line in summary_lines(record, dag_seconds, choice, cost, prices.provenance(), locations):
+        demo.say(line)
+    demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
+    demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as log:
+        log.write(f"local-aws: {line}\n")

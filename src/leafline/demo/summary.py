@@ -1,0 +1,73 @@
+"""The demo's closing summary, from what the run wrote (its run record) and the model's tuning profile."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leafline.tuning.choose import Choice
+from leafline.tuning.cost import Estimate
+
+
+@dataclass(frozen=True)
+class Locations:
+    outputs: str
+    report: str
+    record: str
+    local_root: str  # where the state folder mirrors s3:// (after local AWS stops)
+
+
+def _seconds_between(start: Any, end: Any) -> float:
+    if not start or not end:
+        return 0.0
+    return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+
+
+def _local(uri: str, root: str) -> str:
+    return root.rstrip("/") + "/" + uri.removeprefix("s3://")
+
+
+def summary_lines(
+    record: Mapping[str, Any],
+    dag_seconds: float,
+    choice: Choice,
+    cost: Estimate,
+    price_note: str,
+    locations: Locations,
+) -> list[str]:
+    package = record["model_package"]
+    job = record["transform_job"]
+    totals = record["validation"].get("totals", {})
+    rows = int(totals.get("output_records", 0))
+    transform_s = _seconds_between(job.get("started"), job.get("ended"))
+    rate = f" = {rows / transform_s:,.0f} rows/s" if transform_s > 0 else ""
+    settings = record["settings"]
+    checks = record["validation"].get("checks", [])
+    passed = [c["name"] for c in checks if c["status"] == "passed"]
+    lines = [
+        f"  run                {record['run_id']} (run date {record['run_date']}): Airflow run succeeded in "
+        f"{dag_seconds:.1f} s",
+        f"  model              {package['arn'].split('/', 1)[1]} ({package['approval']}), artifact sha256 "
+        f"{str(package['artifact_sha256'])[:12]}",
+        f"  rows scored        {rows:,} in {totals.get('files', '?')} files; transform job {transform_s:.1f} s{rate}",
+        f"  instance           {record['instance_count']} x {record['instance_type']}",
+    ]
+    for label, key in (("settings", "MaxConcurrentTransforms"), ("", "MaxPayloadInMB")):
+        lines.append(f"  {label:<18} {key} {settings[key]['value']} ({settings[key]['source']})")
+    lines.append("  why                " + choice.reasons[0])
+    lines.extend("                     " + reason for reason in choice.reasons[1:])
+    usd = "unknown (no price for the type)" if cost.usd is None else f"${cost.usd:.4f}"
+    lines.append(
+        f"  estimated AWS cost {usd} for {rows:,} rows on {cost.instance_count} x {choice.instance_type}: "
+        f"{cost.minutes:.1f} min billed, start-up included"
+    )
+    lines.append(f"                     {price_note}")
+    verdict = "passed" if record["validation"].get("passed") else "FAILED"
+    lines.append(f"  validation         {verdict}: {', '.join(passed) or 'no checks'}")
+    for label, uri in (("outputs", locations.outputs), ("validation report", locations.report),
+                       ("run record", locations.record)):  # fmt: skip
+        lines.append(f"  {label:<18} {uri}")
+        lines.append(f"  {'':<18} {_local(uri, locations.local_root)}")
+    return lines

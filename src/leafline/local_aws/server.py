@@ -1,0 +1,158 @@
+"""Start and stop local AWS: one HTTP endpoint on 127.0.0.1 for S3, SageMaker and SageMaker Runtime.
+
+moto's server (S3, the Model Registry, the control plane) runs behind leafline's app in a werkzeug
+thread of this process; transform jobs and endpoints run the real server as child processes, all
+stopped by `stop()`. Clients need only the endpoint URL and any credentials (nothing checks them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from leafline.local_aws.app import LocalAwsApp
+from leafline.local_aws.endpoints import Endpoints
+from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
+from leafline.local_aws.state import StateFolder
+from leafline.local_aws.transform_jobs import TransformJobs
+
+DEFAULT_REGION = "sa-east-1"
+
+
+class LocalAws:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        state_dir: Path | None = None,
+        region: str = DEFAULT_REGION,
+        log: Callable[[str], None] | None = None,
+        host: str = "127.0.0.1",
+        serve_command: list[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.serve_command = serve_command  # the container jobs and endpoints run (default: `serve` of this Python)
+        self.requested_port = port
+        self.region = region
+        self.state = StateFolder(state_dir) if state_dir is not None else None
+        self.log = log or (lambda line: None)
+        self.port = 0
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._workdir: Path | None = None
+        self.app: LocalAwsApp | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalAws:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        self._server = make_server(self.host, self.requested_port, _not_ready, threaded=True,
+                                   request_handler=MotoRequestHandler)  # fmt: skip
+        self.port = self._server.server_port
+        if self.state is not None:
+            self._workdir = self.state.root / "work"
+            self._workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self._workdir = Path(tempfile.mkdtemp(prefix="leafline-local-aws-"))
+        loopback = Loopback(self.url)
+        self.app = LocalAwsApp(
+            DomainDispatcherApplication(create_backend_app),
+            loopback,
+            TransformJobs(loopback, self._workdir, self.log, self.serve_command),
+            Endpoints(loopback, self._workdir, self.log, self.serve_command),
+        )
+        self._server.app = self.app
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+        self._thread.start()
+        self._post("/moto-api/reset")  # moto's backends live in the process: start from nothing
+        if self.state is not None:
+            self._restore(self.state, loopback)
+            self.app.journal = self.state.record
+        return self
+
+    def _restore(self, state: StateFolder, loopback: Loopback) -> None:
+        entries = state.journal()
+        for entry in entries:
+            self._post("/", entry["body"].encode(), {
+                "X-Amz-Target": f"SageMaker.{entry['action']}",
+                "Content-Type": "application/x-amz-json-1.1",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20260101/{entry['region']}/sagemaker/aws4_request",
+            })  # fmt: skip
+        objects = state.load_s3(loopback, self.region)
+        assert self.app is not None
+        self.app.jobs.restore(state.load_jobs())
+        if entries or objects:
+            self.log(f"restored from {state.root}: {objects} S3 objects, {len(entries)} SageMaker changes")
+
+    def _post(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            connection.request("POST", path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"local AWS answered {response.status} to {path}: {answer[:300]!r}")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop every job and endpoint (and their processes), save the state folder, close the port."""
+        if self._server is None:
+            return
+        assert self.app is not None
+        self.app.jobs.shutdown()
+        self.app.endpoints.shutdown()
+        if self.state is not None:
+            saved = self.state.save_s3(Loopback(self.url), self.region)
+            self.state.save_jobs(self.app.jobs.records())
+            self.log(f"saved to {self.state.root} ({saved} S3 objects written)")
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._server.server_close()
+        self._server = None
+        if self.state is None and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs to use local AWS through boto3, the AWS CLI or the SageMaker SDK."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def airflow_connection(self) -> str:
+        """An Airflow AWS connection (JSON, for AIRFLOW_CONN_AWS_DEFAULT) pointing every service here."""
+        return json.dumps({
+            "conn_type": "aws",
+            "login": LOCAL_CREDENTIALS["aws_access_key_id"],
+            "password": LOCAL_CREDENTIALS["aws_secret_access_key"],
+            "extra": {"region_name": self.region, "endpoint_url": self.url},
+        })  # fmt: skip
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"local AWS is starting"]

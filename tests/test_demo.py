@@ -1,0 +1,55 @@
+"""`make demo`'s command end to end, twice: local AWS, the bundled model, `airflow dags test` as a child
+process, the summary; the second run reuses what the first left and registers nothing new."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _demo(workdir: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LEAFLINE_", "AWS_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "leafline", "demo", "--workdir", str(workdir), "--rows", "6000", "--shards", "3",
+         "--run-date", "2026-11-20"],
+        capture_output=True, text=True, env=env, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _local(output: str, label: str) -> Path:
+    """The local file under a summary line's s3:// location (the line after it)."""
+    lines = output.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith(label))
+    return Path(lines[index + 1].strip())
+
+
+def test_the_demo_runs_the_night_and_runs_again(tmp_path: Path) -> None:
+    first = _demo(tmp_path)
+
+    assert [int(n) for n in re.findall(r"==> \[(\d)/6", first)] == [1, 2, 3, 4, 5, 6]  # progress as it goes
+    assert "task record done" in first and "the DAG run succeeded" in first
+    assert re.search(r"rows scored +6,000 in 3 files; transform job [\d.]+ s = [\d,]+ rows/s", first)
+    assert "MaxConcurrentTransforms 4 (tuned profile for ml.m5.xlarge)" in first
+    assert re.search(r"estimated AWS cost \$\d+\.\d+ for 6,000 rows on 1 x ml.m5.xlarge", first)
+    assert "validation         passed: " in first
+    record = json.loads(_local(first, "run record").read_text())
+    assert record["model_package"]["version"] == 1 and record["transform_job"]["status"] == "Completed"
+    outputs = sorted(_local(first, "outputs").glob("*.out"))
+    assert [p.name for p in outputs] == ["part-00000.csv.out", "part-00001.csv.out", "part-00002.csv.out"]
+    assert sum(len(p.read_bytes().splitlines()) for p in outputs) == 6000
+    assert json.loads(_local(first, "validation report").read_text())["passed"] is True
+
+    second = _demo(tmp_path)
+
+    assert "0 uploaded, 3 already there" in second and "reusing the stored profile" in second
+    assert "leafline-demo/1 (Approved)" in second
+    runs = sorted(_local(second, "run record").parent.glob("*.json"))
+    assert len(runs) == 2 and {json.loads(p.read_text())["model_package"]["version"] for p in runs} == {1}
+    journal = (tmp_path / "local-aws" / "sagemaker-journal.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["action"] == "CreateModelPackage" for line in journal) == 1
