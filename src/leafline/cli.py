@@ -140,12 +140,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from leafline.demo.run import DemoOptions, run_demo
+    from leafline.demo.run import REPO_DAG, DemoOptions, run_demo
 
-    options = DemoOptions(args.workdir, rows=args.rows, shards=args.shards, run_date=args.run_date)
-    if args.dag_file is not None:
-        options = DemoOptions(args.workdir, args.rows, args.shards, args.dag_file, args.run_date)
-    return run_demo(options)
+    return run_demo(DemoOptions(args.workdir, args.rows, args.shards, args.dag_file or REPO_DAG, args.run_date))
 
 
 def entrypoint() -> None:

@@ -276,3 +276,16 @@ def test_the_command_keeps_state_in_a_folder_and_leaves_no_process_behind(
     assert main(["register", "--spec", SPEC]) == 0  # the same artifact: still one version
     assert len(sagemaker.list_model_packages(ModelPackageGroupName="leafline-demo")["ModelPackageSummaryList"]) == 1
     _stop_command(process)
+
+
+def test_a_damaged_state_folder_is_named_not_a_traceback(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "sagemaker-journal.jsonl").write_text('{"region": "sa-east-1"\n')
+
+    done = subprocess.run([sys.executable, "-m", "leafline", "local-aws", "--port", "0", "--state-dir", str(state)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    assert done.returncode == 1
+    assert f"cannot restore the state in {state}" in done.stderr and "line 1" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -24,7 +24,7 @@ from leafline.local_aws.server import LocalAws
 DAG_ID = "nightly_scoring"
 STEPS = 6
 _TASK_DONE = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
-_REPO_DAG = Path(__file__).resolve().parents[3] / "dags" / "nightly_scoring.py"
+REPO_DAG = Path(__file__).resolve().parents[3] / "dags" / "nightly_scoring.py"
 
 
 class DemoError(LeaflineError):
@@ -36,7 +36,7 @@ class DemoOptions:
     workdir: Path
     rows: int = 300_000
     shards: int = 6
-    dag_file: Path = _REPO_DAG
+    dag_file: Path = REPO_DAG
     run_date: str = ""  # default: today
 
 

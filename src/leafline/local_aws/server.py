@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from leafline.errors import LeaflineError
 from leafline.local_aws.app import LocalAwsApp
 from leafline.local_aws.endpoints import Endpoints
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
@@ -25,6 +26,10 @@ from leafline.local_aws.state import StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
 
 DEFAULT_REGION = "sa-east-1"
+
+
+class LocalAwsError(LeaflineError):
+    """Local AWS could not start or restore its state folder; the message says what and where."""
 
 
 class LocalAws:
@@ -79,7 +84,11 @@ class LocalAws:
         self._thread.start()
         self._post("/moto-api/reset")  # moto's backends live in the process: start from nothing
         if self.state is not None:
-            self._restore(self.state, loopback)
+            try:
+                self._restore(self.state, loopback)
+            except (LocalAwsError, OSError, ValueError, KeyError) as exc:
+                self.stop(save=False)
+                raise LocalAwsError(f"cannot restore the state in {self.state.root}: {exc}") from None
             self.app.journal = self.state.record
         return self
 
@@ -104,18 +113,18 @@ class LocalAws:
             response = connection.getresponse()
             answer = response.read()
             if response.status != 200:
-                raise RuntimeError(f"local AWS answered {response.status} to {path}: {answer[:300]!r}")
+                raise LocalAwsError(f"local AWS answered {response.status} to {path}: {answer[:300]!r}")
         finally:
             connection.close()
 
-    def stop(self) -> None:
+    def stop(self, save: bool = True) -> None:
         """Stop every job and endpoint (and their processes), save the state folder, close the port."""
         if self._server is None:
             return
         assert self.app is not None
         self.app.jobs.shutdown()
         self.app.endpoints.shutdown()
-        if self.state is not None:
+        if self.state is not None and save:
             saved = self.state.save_s3(Loopback(self.url), self.region)
             self.state.save_jobs(self.app.jobs.records())
             self.log(f"saved to {self.state.root} ({saved} S3 objects written)")

@@ -49,7 +49,14 @@ class StateFolder:
     def journal(self) -> list[dict[str, str]]:
         if not self._journal.is_file():
             return []
-        return [json.loads(line) for line in self._journal.read_text().splitlines() if line.strip()]
+        entries = []
+        for number, line in enumerate(self._journal.read_text().splitlines(), start=1):
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except ValueError:
+                    raise ValueError(f"{self._journal}, line {number}: not a JSON journal entry") from None
+        return entries
 
     def load_s3(self, loopback: Loopback, default_region: str) -> int:
         regions = _read_json(self.s3_root / "buckets.json", {})
