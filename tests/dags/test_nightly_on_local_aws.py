@@ -126,7 +126,7 @@ def test_a_container_answering_500_fails_the_job_and_the_run_with_its_message(
     monkeypatch.setenv("FAKE_FAIL_FIRST", "1000000")
     monkeypatch.setenv("FAKE_FAIL_STATUS", "500")
     assert night.aws.app is not None
-    night.aws.app.jobs.serve_command = [*FAKE_CONTAINER]
+    night.aws.app.jobs.host.serve_command = [*FAKE_CONTAINER]
 
     run = night.run()
 

@@ -134,7 +134,7 @@ def test_stop_transform_job_stops_it_and_its_container(
     sagemaker, aws = registered["sagemaker"], registered["aws"]
     _put_input(registered["s3"], parts=3, rows=20_000)
     monkeypatch.setenv("FAKE_SLEEP_S", "0.2")  # every payload takes a while: the job is still running when stopped
-    aws.app.jobs.serve_command = [*FAKE_CONTAINER]
+    aws.app.jobs.host.serve_command = [*FAKE_CONTAINER]
     sagemaker.create_transform_job(**_job("long", MaxPayloadInMB=1, MaxConcurrentTransforms=1))
     while not _children(os.getpid()):
         time.sleep(0.05)  # until the container process exists

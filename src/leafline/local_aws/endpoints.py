@@ -10,14 +10,14 @@ from __future__ import annotations
 import http.client
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leafline.errors import LeaflineError
 from leafline.local_aws.containers import resolve_model
-from leafline.local_aws.loopback import Loopback
+from leafline.local_aws.host import Host
 from leafline.local_aws.protocol import ACCOUNT_ID, AwsError, Response, validation
 from leafline.server_process import ServerProcess
 from leafline.transform.instances import fetch_model
@@ -39,27 +39,18 @@ class _Endpoint:
 
 
 class Endpoints:
-    def __init__(
-        self,
-        loopback: Loopback,
-        workdir: Path,
-        log: Callable[[str], None] = lambda line: None,
-        serve_command: list[str] | None = None,
-    ) -> None:
-        self._loopback = loopback
-        self._workdir = workdir
-        self._log = log
-        self.serve_command = serve_command
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._lock = threading.Lock()
 
     def created(self, region: str, request: Mapping[str, Any]) -> None:
         """moto accepted CreateEndpoint: bring up the variant's model behind it."""
         name = request["EndpointName"]
-        sagemaker = self._loopback.client("sagemaker", region)
+        sagemaker = self.host.loopback.client("sagemaker", region)
         config = sagemaker.describe_endpoint_config(EndpointConfigName=request["EndpointConfigName"])
         variant = config["ProductionVariants"][0]
-        endpoint = _Endpoint(region, name, variant["VariantName"], self._workdir / "endpoints" / region / name)
+        endpoint = _Endpoint(region, name, variant["VariantName"], self.host.workdir / "endpoints" / region / name)
         with self._lock:
             self._endpoints[(region, name)] = endpoint
         threading.Thread(target=self._start, args=(endpoint, variant["ModelName"]), name=f"endpoint-{name}",
@@ -67,18 +58,20 @@ class Endpoints:
 
     def _start(self, endpoint: _Endpoint, model_name: str) -> None:
         try:
-            container = resolve_model(self._loopback.client("sagemaker", endpoint.region), model_name)
+            container = resolve_model(self.host.loopback.client("sagemaker", endpoint.region), model_name)
             shutil.rmtree(endpoint.folder, ignore_errors=True)
             endpoint.folder.mkdir(parents=True)
-            model_dir = fetch_model(container.model_data_url, self._loopback.storage(endpoint.region), endpoint.folder)
-            server = ServerProcess(model_dir, container.environment, endpoint.folder / "serve.log", self.serve_command)
+            storage = self.host.loopback.storage(endpoint.region)
+            model_dir = fetch_model(container.model_data_url, storage, endpoint.folder)
+            log = endpoint.folder / "serve.log"
+            server = ServerProcess(model_dir, container.environment, log, self.host.serve_command)
             endpoint.server = server
             server.start()
             endpoint.status = "InService"
-            self._log(f"endpoint {endpoint.name}: InService on 127.0.0.1:{server.port} (log: {server.log_path})")
+            self.host.log(f"endpoint {endpoint.name}: InService on 127.0.0.1:{server.port} (log: {server.log_path})")
         except (AwsError, LeaflineError) as exc:
             endpoint.status, endpoint.failure = "Failed", str(exc)
-            self._log(f"endpoint {endpoint.name}: Failed: {exc}")
+            self.host.log(f"endpoint {endpoint.name}: Failed: {exc}")
         finally:
             endpoint.ready.set()
 
@@ -98,7 +91,7 @@ class Endpoints:
             endpoint = self._endpoints.pop((region, name), None)
         if endpoint is not None:
             self._stop(endpoint)
-            self._log(f"endpoint {name}: deleted")
+            self.host.log(f"endpoint {name}: deleted")
 
     def invoke(self, region: str, name: str, body: bytes, headers: Mapping[str, str]) -> Response:
         with self._lock:

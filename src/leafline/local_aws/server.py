@@ -21,6 +21,7 @@ from typing import Any
 from leafline.errors import LeaflineError
 from leafline.local_aws.app import LocalAwsApp
 from leafline.local_aws.endpoints import Endpoints
+from leafline.local_aws.host import Host
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
 from leafline.local_aws.state import StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
@@ -73,11 +74,12 @@ class LocalAws:
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="leafline-local-aws-"))
         loopback = Loopback(self.url)
+        host = Host(loopback, self._workdir, self.log, self.serve_command)
         self.app = LocalAwsApp(
             DomainDispatcherApplication(create_backend_app),
             loopback,
-            TransformJobs(loopback, self._workdir, self.log, self.serve_command),
-            Endpoints(loopback, self._workdir, self.log, self.serve_command),
+            TransformJobs(host),
+            Endpoints(host),
         )
         self._server.app = self.app
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from leafline.local_aws.containers import resolve_model
-from leafline.local_aws.loopback import Loopback
+from leafline.local_aws.host import Host
 from leafline.local_aws.protocol import AwsError, validation
 from leafline.transform.instances import InstanceError, fetch_model
 from leafline.transform.job import EmulatorOptions, ModelSource, initial_describe, run_transform_job
@@ -39,17 +39,8 @@ class _Job:
 
 
 class TransformJobs:
-    def __init__(
-        self,
-        loopback: Loopback,
-        workdir: Path,
-        log: Callable[[str], None] = lambda line: None,
-        serve_command: list[str] | None = None,
-    ) -> None:
-        self._loopback = loopback
-        self._workdir = workdir
-        self._log = log
-        self.serve_command = serve_command  # another container command (the emulator's "{port}" form)
+    def __init__(self, host: Host) -> None:
+        self.host = host
         # Called with each job's final Describe before anyone can see it (tests tamper with outputs here).
         self.on_finished: list[Callable[[dict[str, Any]], None]] = []
         self._jobs: dict[tuple[str, str], _Job] = {}
@@ -60,7 +51,7 @@ class TransformJobs:
             parsed = parse_request(request)
         except TransformRequestError as exc:
             raise validation(str(exc)) from None
-        container = resolve_model(self._loopback.client("sagemaker", region), parsed.model_name)
+        container = resolve_model(self.host.loopback.client("sagemaker", region), parsed.model_name)
         describe = initial_describe(parsed, datetime.now(UTC), region)
         with self._lock:
             existing = self._jobs.get((region, parsed.name))
@@ -69,12 +60,12 @@ class TransformJobs:
                     "Job name must be unique within an AWS account and region, and a job with this name already "
                     f"exists ({existing.describe['TransformJobArn']})"
                 )
-            job = _Job(region, describe, self._workdir / "transform-jobs" / region / parsed.name)
+            job = _Job(region, describe, self.host.workdir / "transform-jobs" / region / parsed.name)
             self._jobs[(region, parsed.name)] = job
         job.thread = threading.Thread(target=self._run, args=(job, parsed, container.model_data_url,
                                       container.environment), name=f"transform-{parsed.name}", daemon=True)  # fmt: skip
         job.thread.start()
-        self._log(f"transform job {parsed.name}: InProgress ({parsed.model_name} on {parsed.instance_count} x "
+        self.host.log(f"transform job {parsed.name}: InProgress ({parsed.model_name} on {parsed.instance_count} x "
                   f"{parsed.raw['TransformResources']['InstanceType']})")  # fmt: skip
         return {"TransformJobArn": describe["TransformJobArn"]}
 
@@ -95,12 +86,12 @@ class TransformJobs:
         reason = describe.get("FailureReason")
         records = job.metrics.get("records")
         detail = f": {reason}" if reason else (f", {records:,} records" if records is not None else "")
-        self._log(f"transform job {name}: {describe['TransformJobStatus']}{detail} (logs: {job.log_dir})")
+        self.host.log(f"transform job {name}: {describe['TransformJobStatus']}{detail} (logs: {job.log_dir})")
 
     def _execute(
         self, job: _Job, request: TransformRequest, model_data_url: str, environment: dict[str, str]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        storage = self._loopback.storage(job.region)
+        storage = self.host.loopback.storage(job.region)
         job.log_dir.mkdir(parents=True, exist_ok=True)
         model_root = job.log_dir / "container"
         model_root.mkdir(exist_ok=True)
@@ -110,7 +101,7 @@ class TransformJobs:
             def keep(progress: JobProgress) -> None:
                 job.progress = progress
 
-            options = EmulatorOptions(log_dir=job.log_dir, region=job.region, serve_command=self.serve_command)
+            options = EmulatorOptions(log_dir=job.log_dir, region=job.region, serve_command=self.host.serve_command)
             result = run_transform_job(request, ModelSource(model_dir, environment), options, stop=job.stop,
                                        progress_hook=keep, storage=storage)  # fmt: skip
         finally:
@@ -150,7 +141,7 @@ class TransformJobs:
                 raise validation(f"The transform job {name} is not in progress: its status is {status}")
             job.describe["TransformJobStatus"] = "Stopping"
             job.stop.set()
-        self._log(f"transform job {name}: Stopping")
+        self.host.log(f"transform job {name}: Stopping")
 
     def progress(self) -> dict[str, Snapshot]:
         """What each running job has done so far (the demo's progress line)."""
