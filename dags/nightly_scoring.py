@@ -109,13 +109,13 @@ with DAG(
 
         return dag_tasks.validate(get_current_context(), SETTINGS, run_plan, SCORES)
 
-    @task
-    def record(run_plan: dict[str, Any], validation: dict[str, Any]) -> list[str]:
+    @task(trigger_rule="all_done")  # failed runs are recorded too (the task then fails, so the run does)
+    def record(run_plan: dict[str, Any]) -> dict[str, Any]:
         from leafline import dag_tasks
 
-        return dag_tasks.record(get_current_context(), SETTINGS, run_plan, validation)
+        return dag_tasks.record(get_current_context(), SETTINGS, run_plan)
 
     run_plan = plan()
     submitted = submit_transform(run_plan)
     checked = validate(run_plan)
-    chain(run_plan, create_model(run_plan), submitted, wait_for_transform, checked, record(run_plan, checked))
+    chain(run_plan, create_model(run_plan), submitted, wait_for_transform, checked, record(run_plan))

@@ -13,13 +13,13 @@ from leafline.jobspec import JobSpec
 from leafline.orchestration import (
     RUN_OVERRIDES,
     TRANSFORM_OVERRIDES,
+    RunFailedError,
     RunInputs,
     ensure_model,
     plan_run,
-    run_record,
+    record_run,
     spec_for_run,
     validate_run,
-    write_run_record,
 )
 from leafline.orchestration import (
     submit_transform as submit,
@@ -92,8 +92,15 @@ def validate(context: Any, settings: DagSettings, run_plan: dict[str, Any], scor
     return result
 
 
-def record(context: Any, settings: DagSettings, run_plan: dict[str, Any], validation: dict[str, Any]) -> list[str]:
-    job = _sagemaker(settings).describe_transform_job(run_plan["names"]["transform_job"])
+def record(context: Any, settings: DagSettings, run_plan: dict[str, Any]) -> dict[str, Any]:
+    """Runs whatever happened upstream (trigger rule all_done): a failed run is recorded, then fails here too."""
+    sagemaker = _sagemaker(settings).conn
+    try:
+        job = sagemaker.describe_transform_job(TransformJobName=run_plan["names"]["transform_job"])
+    except sagemaker.exceptions.ClientError:
+        job = {"TransformJobStatus": "NotSubmitted", "FailureReason": "the transform job was never submitted"}
     links = {"airflow_run": f"/dags/{context['dag'].dag_id}/runs/{context['run_id']}"}
-    document = run_record(run_plan, job, validation, links)
-    return write_run_record(_storage(settings, run_plan["spec"]["region"]), run_plan["spec"], document)
+    document = record_run(_storage(settings, run_plan["spec"]["region"]), run_plan, job, links)
+    if document["status"] != "succeeded":
+        raise RunFailedError(f"the run failed ({document['failure']}); recorded at {document['outputs']['record_uri']}")
+    return {"status": document["status"], "record_uri": document["outputs"]["record_uri"]}

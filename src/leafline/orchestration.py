@@ -17,11 +17,11 @@ from typing import Any
 
 from leafline import aws_requests
 from leafline.errors import LeaflineError
-from leafline.jobspec import JobSpec, SpecError, TransformSettings, run_names, safe_name, validate_spec
+from leafline.jobspec import JobSpec, SpecError, TransformSettings, run_names, validate_spec
 from leafline.registry import ModelVersion, register_version, resolve_approved, version_metadata
 from leafline.transform.storage import Storage, join_uri
 
-RUN_SCHEMA = "leafline.run/1"
+PLAN_SCHEMA = "leafline.plan/1"
 # Trigger-form fields that override the spec; None (or "") leaves the spec's value.
 RUN_OVERRIDES = ("project_id", "experiment_id", "input_prefix", "instance_type", "instance_count", "threshold")
 TRANSFORM_OVERRIDES = ("max_concurrent_transforms", "max_payload_mb")
@@ -29,6 +29,10 @@ TRANSFORM_OVERRIDES = ("max_concurrent_transforms", "max_payload_mb")
 
 class ValidationFailedError(LeaflineError):
     """The scores did not pass validation; the report was written and names each failing check."""
+
+
+class RunFailedError(LeaflineError):
+    """The run failed (job or validation); its record was written all the same."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def plan_run(
     names = run_names(spec, inputs.run_id)
     settings, sources = transform_settings(spec, version.tuning, overridden)
     return {
-        "schema": RUN_SCHEMA,
+        "schema": PLAN_SCHEMA,
         "run_id": inputs.run_id,
         "run_date": inputs.run_date,
         "trigger": inputs.trigger,
@@ -174,9 +178,13 @@ def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
     from leafline.validation.validate import validate_output
 
     request = plan["requests"]["create_transform_job"]
+    previous = _previous_run(storage, plan)
     with tempfile.TemporaryDirectory(prefix="leafline-validate-") as workdir:
         model_dir = fetch_model(plan["model_package"]["model_data_url"], storage, Path(workdir))
-        report = validate_output(ValidationSpec.from_request(request, model_dir=model_dir), storage)
+        spec = ValidationSpec.from_request(request, model_dir=model_dir, previous_report=previous[1])
+        report = validate_output(spec, storage)
+        if report.data.get("drift") is not None:
+            report.data["drift"]["previous_run_id"] = previous[0]
         local = Path(workdir) / "report.json"
         report.write(local)
         uri = report_uri(plan)
@@ -193,50 +201,83 @@ def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_folder(plan: Mapping[str, Any]) -> str:
+    """scoring/{run_date}/: the folder holding the run's output/, validation/ and run.json."""
+    output = str(plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"])
+    return output.rstrip("/").rsplit("/", 1)[0] + "/"
+
+
 def report_uri(plan: Mapping[str, Any]) -> str:
-    output = plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"]
-    return join_uri(output.rstrip("/").rsplit("/", 1)[0] + "/", "validation/report.json")
+    return join_uri(run_folder(plan), "validation/report.json")
 
 
-def run_record(
-    plan: Mapping[str, Any], job: Mapping[str, Any], validation: Mapping[str, Any], links: Mapping[str, str]
+def record_run(
+    storage: Storage, plan: Mapping[str, Any], job: Mapping[str, Any], links: Mapping[str, str]
 ) -> dict[str, Any]:
-    """What the run did, for people and the dashboard: one JSON document per run."""
-    started, ended = job.get("TransformStartTime"), job.get("TransformEndTime")
+    """The run's record (leafline.run/2, failed runs too) into the project's runs index and beside the outputs."""
+    from leafline.runs.index import RunsIndex, runs_uri
+    from leafline.runs.record import build_record
+
+    spec = plan["spec"]
+    output = plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"]
+    report_location = report_uri(plan)
+    report = json.loads(storage.read_bytes(report_location)) if storage.exists(report_location) else None
+    run = {key: plan[key] for key in ("run_id", "run_date", "trigger", "model_package", "settings")}
+    run.update({key: spec[key] for key in ("project_id", "experiment_id", "instance_type", "instance_count")})
+    request = plan["requests"]["create_transform_job"]
+    totals = run_totals(storage, request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], output, report)
+    index = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"]))
+    outputs = {"output_uri": output, "report_uri": report_location if report else None,
+               "record_uri": index.record_uri(plan)}  # fmt: skip
+    cost = run_cost(spec["instance_type"], spec["instance_count"], job)
+    record = build_record(run=run, job=job, report=report, totals=totals, cost=cost, links=links, outputs=outputs)
+    index.write(record)
+    storage.publish_bytes(json.dumps(record, indent=2, default=str).encode(), join_uri(run_folder(plan), "run.json"))
+    return record
+
+
+def run_totals(storage: Storage, input_uri: str, output_uri: str, report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Files and records as the validator counted them; bytes from the listings."""
+    counted = (report or {}).get("totals") or {}
+    inputs = storage.list_prefix(input_uri)
+    outputs = storage.list_prefix(output_uri)
     return {
-        "schema": RUN_SCHEMA,
-        "run_id": plan["run_id"],
-        "run_date": plan["run_date"],
-        "trigger": plan["trigger"],
-        "project_id": plan["spec"]["project_id"],
-        "experiment_id": plan["spec"]["experiment_id"],
-        "model_package": plan["model_package"],
-        "instance_type": plan["spec"]["instance_type"],
-        "instance_count": plan["spec"]["instance_count"],
-        "settings": plan["settings"],
-        "transform_job": {
-            "name": job.get("TransformJobName"),
-            "status": job.get("TransformJobStatus"),
-            "started": str(started) if started else None,
-            "ended": str(ended) if ended else None,
-            "failure_reason": job.get("FailureReason") or None,
-        },
-        "validation": validation,
-        "links": dict(links),
+        "files": counted.get("files", len(inputs)),
+        "input_records": counted.get("input_records"),
+        "rows": counted.get("output_records"),
+        "bytes_in": sum(obj.size for obj in inputs),
+        "bytes_out": sum(obj.size for obj in outputs),
     }
 
 
-def write_run_record(storage: Storage, spec_json: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
-    """Into the project's runs index (runs/{run_date}/{run}.json) and beside the outputs (run.json)."""
-    body = json.dumps(record, indent=2, default=str).encode()
-    index = f"s3://{spec_json['bucket']}/{spec_json['project_id']}/runs/{record['run_date']}/"
-    output = record["validation"].get("report_uri", "").rsplit("/validation/", 1)[0]
-    targets = [join_uri(index, safe_name(record["run_id"]) + ".json")]
-    if output:
-        targets.append(join_uri(output + "/", "run.json"))
-    for uri in targets:
-        storage.publish_bytes(body, uri)
-    return targets
+def run_cost(instance_type: str, instance_count: int, job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Instances x the job's duration x the hourly price: what the job's instance-time cost (estimated)."""
+    from leafline.prices import load_price_table
+    from leafline.runs.record import job_summary
+
+    seconds = job_summary(job)["duration_s"]
+    prices = load_price_table(None)
+    price = prices.price(instance_type)
+    if seconds is None:
+        return None
+    hours = instance_count * seconds / 3600.0
+    return {"usd": None if price is None else round(hours * price, 6), "usd_per_hour": price,
+            "instance_hours": round(hours, 6), "basis": prices.provenance()}  # fmt: skip
+
+
+def _previous_run(storage: Storage, plan: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """The newest earlier run's id and validation report (None, None for a project's first run)."""
+    from leafline.runs.index import RunsIndex, runs_uri
+
+    spec = plan["spec"]
+    previous = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"])).previous(plan["run_id"])
+    if previous is None:
+        return None, None
+    try:
+        report: dict[str, Any] = json.loads(storage.read_bytes(previous["validation"]["report_uri"]))
+    except (LeaflineError, ValueError):
+        return None, None  # its report is gone: this run simply has no drift figure
+    return str(previous["run_id"]), report
 
 
 def _resolve_or_register(sagemaker: Any, storage: Storage, spec: JobSpec, inputs: RunInputs) -> ModelVersion:

@@ -82,10 +82,16 @@ def test_a_night_scores_validates_and_records_and_a_rerun_registers_nothing_new(
         assert len(night.read(f"output/part-{part}.csv.out").splitlines()) == rows
     assert json.loads(night.read("validation/report.json"))["passed"] is True
     record = json.loads(night.read("run.json"))
-    assert record["trigger"] == "manual" and record["model_package"]["version"] == 1
+    assert (record["schema"], record["status"], record["trigger"]) == ("leafline.run/2", "succeeded", "manual")
+    assert record["model_package"]["version"] == 1
     assert record["settings"]["MaxPayloadInMB"] == {"value": 1, "source": "tuned profile for ml.m5.xlarge"}
-    assert record["transform_job"]["status"] == "Completed"
-    assert night.s3.list_objects_v2(Bucket=BUCKET, Prefix="leafline-demo/runs/2026-11-20/")["KeyCount"] == 1
+    assert record["transform_job"]["status"] == "Completed" and record["transform_job"]["duration_s"] > 0
+    assert record["totals"]["rows"] == sum(SHARDS) and record["totals"]["bytes_in"] > record["totals"]["bytes_out"]
+    assert record["rows_per_s"] > 0 and record["cost"]["usd"] > 0 and "ESTIMATED" in record["cost"]["basis"]
+    assert sum(record["scores"]["histogram"]["counts"]) == sum(SHARDS) and record["drift"] is None  # a first run
+    assert {c["name"] for c in record["validation"]["checks"]} >= {"record_counts", "rescoring"}
+    index = night.s3.list_objects_v2(Bucket=BUCKET, Prefix="leafline-demo/runs/2026-11-20/")
+    assert [o["Key"] for o in index["Contents"]] == [record["outputs"]["record_uri"].removeprefix(f"s3://{BUCKET}/")]
 
     again = night.run()
 
@@ -94,6 +100,9 @@ def test_a_night_scores_validates_and_records_and_a_rerun_registers_nothing_new(
     assert [v["ModelPackageVersion"] for v in versions] == [1]  # the same artifact is not registered again
     assert len(night.jobs()) == 2  # a new run is a new job
     assert night.s3.list_objects_v2(Bucket=BUCKET, Prefix="leafline-demo/runs/2026-11-20/")["KeyCount"] == 2
+    second = json.loads(night.read("run.json"))
+    assert second["drift"]["previous_run_id"] == record["run_id"]  # the same input scored again: no drift
+    assert second["drift"]["psi"] < 1e-9 and second["drift"]["status"] == "stable"
 
 
 def test_a_corrupted_output_fails_validation_and_the_run(night: Night) -> None:
@@ -109,15 +118,13 @@ def test_a_corrupted_output_fails_validation_and_the_run(night: Night) -> None:
 
     states = _states(run)
     assert str(run.state) == "failed"
-    assert (states["wait_for_transform"], states["validate"], states["record"]) == (
-        "success",
-        "failed",
-        "upstream_failed",
-    )
+    assert (states["wait_for_transform"], states["validate"], states["record"]) == ("success", "failed", "failed")
     report = json.loads(night.read("validation/report.json"))
     assert report["passed"] is False
     failed = {check["name"] for check in report["checks"] if check["status"] == "failed"}
     assert "record_counts" in failed
+    record = json.loads(night.read("run.json"))  # the failed run is recorded, with why
+    assert record["status"] == "failed" and record["failure"].startswith("validation failed: record_counts")
 
 
 def test_a_container_answering_500_fails_the_job_and_the_run_with_its_message(
@@ -132,15 +139,18 @@ def test_a_container_answering_500_fails_the_job_and_the_run_with_its_message(
 
     states = _states(run)
     assert str(run.state) == "failed"
-    assert (states["submit_transform"], states["wait_for_transform"], states["validate"]) == (
+    assert (states["submit_transform"], states["wait_for_transform"], states["validate"], states["record"]) == (
         "success",
         "failed",
         "upstream_failed",
+        "failed",
     )
     (job,) = night.jobs()
     reason = night.sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])["FailureReason"]
     assert "500" in reason and "transient failure" in reason  # the container's own answer
     assert "transient failure" in capfd.readouterr().out  # and the wait task's error says it too
+    record = json.loads(night.read("run.json"))
+    assert record["status"] == "failed" and record["failure"] == reason and record["validation"] is None
 
 
 def test_a_retried_wait_does_not_submit_again(night: Night, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,9 +95,10 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         _register(demo, spec, spec_file)
         _upload_input(demo, spec, run_date)
         run_ok, dag_seconds = _run_dag(demo, aws, spec, run_date)
-        record = _newest_record(aws, spec, run_date) if run_ok else None
-    if record is None:
-        demo.say(f"\nleafline demo: the nightly run FAILED; see {demo.workdir / 'airflow' / 'dags-test.log'}")
+        record = _newest_record(aws, spec, run_date)
+    if not run_ok or record is None or record["status"] != "succeeded":
+        why = f" ({record['failure']})" if record and record.get("failure") else ""
+        demo.say(f"\nleafline demo: the nightly run FAILED{why}; see {demo.workdir / 'airflow' / 'dags-test.log'}")
         return 1
     demo.step("summary")
     _print_summary(demo, record, dag_seconds, model_dir, spec, state)
@@ -215,17 +216,11 @@ def _last_dagrun_line(log: Path) -> str:
 
 
 def _newest_record(aws: LocalAws, spec: JobSpec, run_date: str) -> dict[str, Any] | None:
-    import boto3
+    from leafline.runs.index import RunsIndex, runs_uri
+    from leafline.transform.storage import Storage
 
-    s3 = boto3.client("s3", region_name=spec.region)
-    prefix = f"{spec.project_id}/runs/{run_date}/"
-    objects = s3.list_objects_v2(Bucket=spec.bucket, Prefix=prefix).get("Contents", [])
-    if not objects:
-        return None
-    newest = max(objects, key=lambda o: o["LastModified"])
-    record: dict[str, Any] = json.loads(s3.get_object(Bucket=spec.bucket, Key=newest["Key"])["Body"].read())
-    record["_uri"] = f"s3://{spec.bucket}/{newest['Key']}"
-    return record
+    records = RunsIndex(Storage(region=spec.region), runs_uri(spec.bucket, spec.project_id)).load().records
+    return next((r for r in records if r.get("run_date") == run_date), None)
 
 
 def _print_summary(
@@ -238,13 +233,12 @@ def _print_summary(
 
     profile = json.loads((model_dir / "tuning-profile.json").read_text())
     summary = Summary(**profile["summary"])
-    rows = int(record["validation"]["totals"]["output_records"])
+    rows = int(record["totals"]["rows"] or 0)
     prices = load_price_table(None)
     cost = estimate(summary, record["instance_type"], record["instance_count"], rows, prices)
     choice = choose_settings(summary, record["instance_type"])
-    report = record["validation"]["report_uri"]
-    output = record["validation"]["report_uri"].rsplit("/validation/", 1)[0] + "/output/"
-    locations = Locations(output, report, record["_uri"], str(state / "s3"))
+    outputs = record["outputs"]
+    locations = Locations(outputs["output_uri"], outputs["report_uri"], outputs["record_uri"], str(state / "s3"))
     demo.say("")
     demo.say("leafline demo: the nightly run, end to end")
     for line in summary_lines(record, dag_seconds, choice, cost, prices.provenance(), locations):

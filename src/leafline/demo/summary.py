@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from leafline.tuning.choose import Choice
@@ -17,12 +16,6 @@ class Locations:
     report: str
     record: str
     local_root: str  # where the state folder mirrors s3:// (after local AWS stops)
-
-
-def _seconds_between(start: Any, end: Any) -> float:
-    if not start or not end:
-        return 0.0
-    return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
 
 
 def _local(uri: str, root: str) -> str:
@@ -38,13 +31,12 @@ def summary_lines(
     locations: Locations,
 ) -> list[str]:
     package = record["model_package"]
-    job = record["transform_job"]
-    totals = record["validation"].get("totals", {})
-    rows = int(totals.get("output_records", 0))
-    transform_s = _seconds_between(job.get("started"), job.get("ended"))
-    rate = f" = {rows / transform_s:,.0f} rows/s" if transform_s > 0 else ""
+    totals = record["totals"]
+    rows = int(totals.get("rows") or 0)
+    transform_s = record["transform_job"].get("duration_s") or 0.0
+    rate = f" = {record['rows_per_s']:,.0f} rows/s" if record.get("rows_per_s") else ""
     settings = record["settings"]
-    checks = record["validation"].get("checks", [])
+    checks = (record.get("validation") or {}).get("checks", [])
     passed = [c["name"] for c in checks if c["status"] == "passed"]
     lines = [
         f"  run                {record['run_id']} (run date {record['run_date']}): Airflow run succeeded in "
@@ -66,6 +58,12 @@ def summary_lines(
     lines.append(f"                     {price_note}")
     verdict = "passed" if record["validation"].get("passed") else "FAILED"
     lines.append(f"  validation         {verdict}: {', '.join(passed) or 'no checks'}")
+    drift = record.get("drift")
+    if drift and drift.get("psi") is not None:
+        lines.append(f"  score drift        PSI {drift['psi']:.4f} against run {drift['previous_run_id']} "
+                     f"({drift['status']})")  # fmt: skip
+    else:
+        lines.append("  score drift        none measured (the project's first validated run)")
     for label, uri in (("outputs", locations.outputs), ("validation report", locations.report),
                        ("run record", locations.record)):  # fmt: skip
         lines.append(f"  {label:<18} {uri}")

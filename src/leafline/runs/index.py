@@ -1,0 +1,74 @@
+"""The runs index: `s3://{bucket}/{project_id}/runs/{run_date}/{run}.json`, or the same layout in a folder.
+
+Reading is forgiving: a record that is not JSON, or not a run record, is reported with its location
+instead of stopping the others from being read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leafline.jobspec import safe_name
+from leafline.transform.storage import Storage, StorageError, join_uri
+
+
+def runs_uri(bucket: str, project_id: str) -> str:
+    return f"s3://{bucket}/{project_id}/runs/"
+
+
+@dataclass
+class LoadedRuns:
+    records: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    problems: list[str] = field(default_factory=list)  # "{uri}: what is wrong with it"
+
+
+class RunsIndex:
+    def __init__(self, storage: Storage, uri: str) -> None:
+        self.storage = storage
+        self.uri = uri if uri.endswith("/") else uri + "/"
+
+    def record_uri(self, record: Mapping[str, Any]) -> str:
+        return join_uri(self.uri, f"{record['run_date']}/{safe_name(str(record['run_id']))}.json")
+
+    def write(self, record: Mapping[str, Any]) -> str:
+        uri = self.record_uri(record)
+        self.storage.publish_bytes(json.dumps(record, indent=2, default=str).encode(), uri)
+        return uri
+
+    def load(self) -> LoadedRuns:
+        loaded = LoadedRuns()
+        try:
+            objects = self.storage.list_prefix(self.uri)
+        except StorageError as exc:
+            loaded.problems.append(str(exc))
+            return loaded
+        for obj in objects:
+            if not obj.relative_key.endswith(".json"):
+                continue
+            try:
+                record = json.loads(self.storage.read_bytes(obj.uri))
+            except (StorageError, ValueError) as exc:
+                loaded.problems.append(f"{obj.uri}: not a readable JSON run record ({exc})")
+                continue
+            if not isinstance(record, dict) or not str(record.get("schema", "")).startswith("leafline.run/"):
+                loaded.problems.append(f"{obj.uri}: not a leafline run record (no leafline.run schema)")
+                continue
+            record.setdefault("outputs", {})["record_uri"] = obj.uri
+            loaded.records.append(record)
+        loaded.records.sort(key=_recorded, reverse=True)
+        return loaded
+
+    def previous(self, run_id: str) -> dict[str, Any] | None:
+        """The newest other run whose scores passed validation: what drift is measured against."""
+        for record in self.load().records:
+            validation = record.get("validation") or {}
+            if record.get("run_id") != run_id and validation.get("passed") and validation.get("report_uri"):
+                return record
+        return None
+
+
+def _recorded(record: Mapping[str, Any]) -> str:
+    return str(record.get("recorded") or record.get("transform_job", {}).get("ended") or "")

@@ -1,0 +1,131 @@
+"""The run record, `leafline.run/2`: what one scoring run did, for people, the dashboard and drift checks.
+
+Fields (all present; None where a run did not get that far):
+  schema            "leafline.run/2"
+  run_id, run_date  the orchestrator's run id; the data's date (YYYY-MM-DD)
+  trigger           "scheduled" | "manual" | "pipeline" | "transform"
+  status            "succeeded" (scored and validated) | "failed"
+  failure           why it failed (the job's FailureReason or the failing checks), else None
+  recorded          when the record was written (ISO 8601, UTC)
+  project_id, experiment_id
+  model_package     {arn, version, approval, artifact_sha256, model_data_url}
+  instance_type, instance_count
+  settings          {MaxConcurrentTransforms: {value, source}, MaxPayloadInMB: {value, source}}
+  transform_job     {name, status, started, ended, duration_s, failure_reason}
+  totals            {files, input_records, rows (output records), bytes_in, bytes_out}
+  rows_per_s        rows / the job's duration
+  cost              {usd, usd_per_hour, instance_hours, basis} estimated: instances x the job's duration x
+                    the price table's hourly price (basis says which table)
+  validation        {passed, report_uri, checks: [{name, status, reason}]}
+  scores            the first score column: {count, mean, min, max, quantiles, histogram {edges, counts}}
+  drift             {psi, previous_run_id, status: "stable" | "moderate" | "significant"} against the
+                    previous run's scores, or None for a first run
+  links             {airflow_run | pipeline_execution | ...: URL or path}
+  outputs           {output_uri, report_uri, record_uri}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+RUN_SCHEMA = "leafline.run/2"
+TRIGGERS = ("scheduled", "manual", "pipeline", "transform")
+_RUN_FIELDS = ("project_id", "experiment_id", "model_package", "instance_type", "instance_count", "settings")
+PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25  # the usual reading of the population stability index
+
+
+def drift_status(psi: float | None) -> str | None:
+    if psi is None:
+        return None
+    return "stable" if psi < PSI_MODERATE else "moderate" if psi < PSI_SIGNIFICANT else "significant"
+
+
+def _seconds(started: Any, ended: Any) -> float | None:
+    if not started or not ended:
+        return None
+    start = started if isinstance(started, datetime) else datetime.fromisoformat(str(started))
+    end = ended if isinstance(ended, datetime) else datetime.fromisoformat(str(ended))
+    return round((end - start).total_seconds(), 3)
+
+
+def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
+    started, ended = job.get("TransformStartTime"), job.get("TransformEndTime")
+    return {
+        "name": job.get("TransformJobName"),
+        "status": job.get("TransformJobStatus"),
+        "started": str(started) if started else None,
+        "ended": str(ended) if ended else None,
+        "duration_s": _seconds(started, ended),
+        "failure_reason": job.get("FailureReason") or None,
+    }
+
+
+def validation_summary(report: Mapping[str, Any] | None, report_uri: str | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    checks = [{"name": c["name"], "status": c["status"], "reason": c.get("reason", "")} for c in report["checks"]]
+    return {"passed": bool(report["passed"]), "report_uri": report_uri, "checks": checks}
+
+
+def scores_summary(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    scores = (report or {}).get("scores") or {}
+    columns = scores.get("columns") or []
+    if not columns:
+        return None
+    first = columns[0]
+    keys = ("count", "mean", "min", "max", "quantiles")
+    return {**{key: first.get(key) for key in keys},
+            "histogram": {k: first["histogram"].get(k) for k in ("edges", "counts")}}  # fmt: skip
+
+
+def drift_summary(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    drift = (report or {}).get("drift")
+    if not drift:
+        return None
+    return {"psi": drift.get("psi"), "previous_run_id": drift.get("previous_run_id"),
+            "status": drift_status(drift.get("psi"))}  # fmt: skip
+
+
+def build_record(
+    *,
+    run: Mapping[str, Any],
+    job: Mapping[str, Any] | None,
+    report: Mapping[str, Any] | None,
+    totals: Mapping[str, Any],
+    cost: Mapping[str, Any] | None,
+    links: Mapping[str, str],
+    outputs: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """run: run_id, run_date, trigger, project_id, experiment_id, model_package, instance_type, instance_count,
+    settings (the plan's); job: the final DescribeTransformJob; report: the validator's report, if it ran."""
+    transform = job_summary(job or {})
+    validation = validation_summary(report, outputs.get("report_uri"))
+    failure = None
+    if transform["status"] != "Completed":
+        failure = transform["failure_reason"] or f"the transform job ended {transform['status']}"
+    elif validation is None:
+        failure = "the output was not validated"
+    elif not validation["passed"]:
+        failing = [f"{c['name']}: {c['reason']}" for c in validation["checks"] if c["status"] == "failed"]
+        failure = "validation failed: " + "; ".join(failing)
+    duration = transform["duration_s"]
+    rows = totals.get("rows")
+    return {
+        "schema": RUN_SCHEMA,
+        **{key: run.get(key) for key in ("run_id", "run_date", "trigger")},
+        "status": "failed" if failure else "succeeded",
+        "failure": failure,
+        "recorded": datetime.now(UTC).isoformat(),
+        **{key: run.get(key) for key in _RUN_FIELDS},
+        "transform_job": transform,
+        "totals": dict(totals),
+        "rows_per_s": round(rows / duration, 1) if rows and duration else None,
+        "cost": dict(cost) if cost else None,
+        "validation": validation,
+        "scores": scores_summary(report),
+        "drift": drift_summary(report),
+        "links": dict(links),
+        "outputs": dict(outputs),
+    }
