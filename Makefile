@@ -12,7 +12,7 @@ export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: demo test lint types pytest bench image-requirements clean
+.PHONY: demo test lint types pytest browser bench image-requirements clean
 
 demo: $(STAMP)
 	$(VENV)/bin/leafline demo
@@ -26,8 +26,20 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(VENV)/bin/pytest
+
+# Debian's Chromium for the dashboard's browser test, installed when missing and apt-get can (as root);
+# elsewhere that one test skips and says why.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the dashboard's browser test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+	    || echo "could not install chromium: the browser test will skip"; \
+	fi
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench
@@ -46,4 +58,4 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 	touch $@
 
 clean:
-	rm -rf .venv .tools .cache .mypy_cache .ruff_cache .pytest_cache demo-output bench/results
+	rm -rf .venv .tools .cache .mypy_cache .ruff_cache .pytest_cache demo-output bench/results test-artifacts

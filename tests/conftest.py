@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +56,21 @@ def server(binary_model_dir: Path) -> Iterator[ServerProcess]:
 
 def kind_by_name(name: str) -> Kind:
     return next(k for k in KINDS if k.name == name)
+
+
+def run_demo(workdir: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LEAFLINE_", "AWS_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "leafline", "demo", "--workdir", str(workdir), "--rows", "6000", "--shards", "3",
+         "--run-date", "2026-11-20"],
+        capture_output=True, text=True, env=env, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """`leafline demo` run twice in one folder: (the folder, the first output, the second output)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    return workdir, run_demo(workdir), run_demo(workdir)

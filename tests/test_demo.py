@@ -4,22 +4,8 @@ process, the summary; the second run reuses what the first left and registers no
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
-
-
-def _demo(workdir: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LEAFLINE_", "AWS_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "leafline", "demo", "--workdir", str(workdir), "--rows", "6000", "--shards", "3",
-         "--run-date", "2026-11-20"],
-        capture_output=True, text=True, env=env, check=False, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
 
 
 def _local(output: str, label: str) -> Path:
@@ -29,8 +15,8 @@ def _local(output: str, label: str) -> Path:
     return Path(lines[index + 1].strip())
 
 
-def test_the_demo_runs_the_night_and_runs_again(tmp_path: Path) -> None:
-    first = _demo(tmp_path)
+def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]) -> None:
+    tmp_path, first, second = demo_runs
 
     assert [int(n) for n in re.findall(r"==> \[(\d)/6", first)] == [1, 2, 3, 4, 5, 6]  # progress as it goes
     assert "task record done" in first and "the DAG run succeeded" in first
@@ -44,8 +30,6 @@ def test_the_demo_runs_the_night_and_runs_again(tmp_path: Path) -> None:
     assert [p.name for p in outputs] == ["part-00000.csv.out", "part-00001.csv.out", "part-00002.csv.out"]
     assert sum(len(p.read_bytes().splitlines()) for p in outputs) == 6000
     assert json.loads(_local(first, "validation report").read_text())["passed"] is True
-
-    second = _demo(tmp_path)
 
     assert "0 uploaded, 3 already there" in second and "reusing the stored profile" in second
     assert "leafline-demo/1 (Approved)" in second

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafline.local_aws.cli import add_parser as add_local_aws
 
     add_local_aws(commands)
+    from leafline.dashboard.cli import add_parser as add_dashboard
+
+    add_dashboard(commands)
     return parser
 
 
@@ -111,6 +114,7 @@ _HANDLERS = {
     "prices": "leafline.tuning.cli:run_prices_command",
     "pipeline": "leafline.pipeline_cli:run_pipeline_command",
     "local-aws": "leafline.local_aws.cli:run_local_aws_command",
+    "dashboard": "leafline.dashboard.cli:run_dashboard_command",
 }
 
 

@@ -105,6 +105,11 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     return 0
 
 
+def local_runs_folder(workdir: Path, spec: JobSpec) -> Path:
+    """Where the runs index lies as files once the demo has stopped local AWS (what `leafline dashboard` reads)."""
+    return workdir / "local-aws" / "s3" / spec.bucket / spec.project_id / "runs"
+
+
 def _ensure_bucket(spec: JobSpec) -> None:
     import boto3
 
@@ -245,6 +250,8 @@ def _print_summary(
         demo.say(line)
     demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
     demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")
+    runs = local_runs_folder(demo.options.workdir, spec)
+    demo.say(f"\nSee every run in the browser: .venv/bin/leafline dashboard --runs {runs}")
 
 
 def _append(path: Path, line: str) -> None:

@@ -21,6 +21,7 @@ def runs_uri(bucket: str, project_id: str) -> str:
 
 @dataclass
 class LoadedRuns:
+    location: str = ""  # the index read
     records: list[dict[str, Any]] = field(default_factory=list)  # newest first
     problems: list[str] = field(default_factory=list)  # "{uri}: what is wrong with it"
 
@@ -39,7 +40,7 @@ class RunsIndex:
         return uri
 
     def load(self) -> LoadedRuns:
-        loaded = LoadedRuns()
+        loaded = LoadedRuns(location=self.uri)
         try:
             objects = self.storage.list_prefix(self.uri)
         except StorageError as exc:
