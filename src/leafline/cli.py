@@ -98,6 +98,11 @@ def _add_transform(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     transform.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line (default: on a terminal)"
     )
+    transform.add_argument(
+        "--runs", metavar="URI", default=None, help="also write a run record (leafline.run/2) into this runs index"
+    )
+    transform.add_argument("--project", default="local", help="the record's project (default: local)")
+    transform.add_argument("--run-date", default="", help="the record's run date, YYYY-MM-DD (default: today)")
 
 
 # Each command's handler as "module:function", imported only when that command runs (the CLI starts fast).

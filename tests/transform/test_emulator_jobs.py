@@ -176,6 +176,28 @@ def test_cli_runs_a_request_from_a_model_archive_and_prints_the_describe_result(
     assert "TransformEndTime" in printed and "FailureReason" not in printed
 
 
+def test_cli_writes_a_run_record_the_dashboard_reads(
+    inputs: Path, tmp_path: Path, binary_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leafline.runs.index import RunsIndex
+    from leafline.transform.storage import Storage
+
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(request(inputs.as_uri(), (tmp_path / "out").as_uri())))
+    runs = tmp_path / "runs"
+
+    code = main(["transform", str(request_file), "--model-dir", str(binary_model_dir), "--no-progress",
+                 "--runs", str(runs), "--project", "churn", "--run-date", "2026-11-20"])  # fmt: skip
+
+    assert code == 0
+    (record,) = RunsIndex(Storage(), str(runs)).load().records
+    assert (record["schema"], record["status"], record["trigger"]) == ("leafline.run/2", "succeeded", "transform")
+    assert (record["project_id"], record["run_date"], record["totals"]["rows"]) == ("churn", "2026-11-20", 4500)
+    assert record["settings"]["MaxConcurrentTransforms"]["source"] == "container"
+    assert record["rows_per_s"] > 0 and record["validation"] is None
+    assert f"run record: {runs}/2026-11-20/" in capsys.readouterr().err
+
+
 def test_cli_exit_codes_for_failed_jobs_and_invalid_requests(
     tmp_path: Path, binary_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

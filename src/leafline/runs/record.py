@@ -4,7 +4,7 @@ Fields (all present; None where a run did not get that far):
   schema            "leafline.run/2"
   run_id, run_date  the orchestrator's run id; the data's date (YYYY-MM-DD)
   trigger           "scheduled" | "manual" | "pipeline" | "transform"
-  status            "succeeded" (scored and validated) | "failed"
+  status            "succeeded" (scored, and validated: a `leafline transform` run need not be) | "failed"
   failure           why it failed (the job's FailureReason or the failing checks), else None
   recorded          when the record was written (ISO 8601, UTC)
   project_id, experiment_id
@@ -97,17 +97,19 @@ def build_record(
     cost: Mapping[str, Any] | None,
     links: Mapping[str, str],
     outputs: Mapping[str, str | None],
+    validation_required: bool = True,
 ) -> dict[str, Any]:
     """run: run_id, run_date, trigger, project_id, experiment_id, model_package, instance_type, instance_count,
-    settings (the plan's); job: the final DescribeTransformJob; report: the validator's report, if it ran."""
+    settings (the plan's); job: the final DescribeTransformJob; report: the validator's report, if it ran.
+    An orchestrated run must be validated to succeed; a bare `leafline transform` need not be."""
     transform = job_summary(job or {})
     validation = validation_summary(report, outputs.get("report_uri"))
     failure = None
     if transform["status"] != "Completed":
         failure = transform["failure_reason"] or f"the transform job ended {transform['status']}"
-    elif validation is None:
+    elif validation is None and validation_required:
         failure = "the output was not validated"
-    elif not validation["passed"]:
+    elif validation is not None and not validation["passed"]:
         failing = [f"{c['name']}: {c['reason']}" for c in validation["checks"] if c["status"] == "failed"]
         failure = "validation failed: " + "; ".join(failing)
     duration = transform["duration_s"]
@@ -129,3 +131,21 @@ def build_record(
         "links": dict(links),
         "outputs": dict(outputs),
     }
+
+
+def transform_record(
+    request: Mapping[str, Any], describe: Mapping[str, Any], metrics: Mapping[str, Any], model: Mapping[str, Any],
+    *, run_date: str, project_id: str, cost: Mapping[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The record of a `leafline transform` run: the emulator's Describe and metrics, no validation."""
+    resources = request.get("TransformResources", {})
+    settings = {key: metrics.get("settings", {}).get(key) for key in ("MaxConcurrentTransforms", "MaxPayloadInMB")}
+    run = {"run_id": request.get("TransformJobName"), "run_date": run_date, "trigger": "transform",
+           "project_id": project_id, "experiment_id": None, "model_package": dict(model),
+           "instance_type": resources.get("InstanceType"), "instance_count": resources.get("InstanceCount"),
+           "settings": settings}  # fmt: skip
+    totals = {"files": metrics.get("files"), "input_records": metrics.get("records"), "rows": metrics.get("records"),
+              "bytes_in": metrics.get("bytes_in"), "bytes_out": metrics.get("bytes_out")}  # fmt: skip
+    output = request.get("TransformOutput", {}).get("S3OutputPath")
+    return build_record(run=run, job=describe, report=None, totals=totals, cost=cost, links={},
+                        outputs={"output_uri": output, "report_uri": None}, validation_required=False)  # fmt: skip

@@ -57,8 +57,31 @@ def run_transform_command(args: argparse.Namespace) -> int:
             display.enter_context(ProgressLine(progress))
 
         result = run_transform_job(request, model, options, progress_hook=show if show_progress else None)
+        if args.runs:
+            _record(args, request, result, model_dir)
     print(json.dumps(result.to_json(), indent=2, default=_json_default))
     return 0 if result.status == "Completed" else 1
+
+
+def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, model_dir: Path) -> None:
+    """The run's record into the runs index (--runs); the job's result is printed either way."""
+    from datetime import date
+
+    from leafline.orchestration import run_cost
+    from leafline.runs.index import RunsIndex
+    from leafline.runs.record import transform_record
+    from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
+
+    info = read_model_info(model_dir / MODEL_FILE_NAME)
+    resources = request.get("TransformResources", {})
+    record = transform_record(
+        request, result.describe, result.metrics,
+        {"model_data_url": args.model_data or str(model_dir), "artifact_sha256": info.sha256, "version": None},
+        run_date=args.run_date or date.today().isoformat(), project_id=args.project,
+        cost=run_cost(resources.get("InstanceType", ""), int(resources.get("InstanceCount", 1)), result.describe),
+    )  # fmt: skip
+    uri = RunsIndex(Storage(), args.runs).write(record)
+    print(f"run record: {uri}", file=sys.stderr)
 
 
 def _json_default(value: object) -> str:
