@@ -27,6 +27,7 @@ from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
 from sagemaker.core.transformer import Transformer
 from sagemaker.core.workflow.conditions import ConditionEquals
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
@@ -145,9 +146,13 @@ def build_pipeline(plan: PipelinePlan, sagemaker_session: PipelineSession) -> Pi
                     s3_input_mode="File"))
                 for name, uri in validation["Inputs"].items()
             ],
-            outputs=[ProcessingOutput(output_name="validation", s3_output=ProcessingS3Output(
-                s3_uri=validation["ReportUri"], local_path=str(root / validation_step.REPORT_DIR),
-                s3_upload_mode="EndOfJob"))],
+            outputs=[
+                ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+                    s3_uri=validation[key], local_path=str(root / local), s3_upload_mode="EndOfJob"))
+                for name, key, local in (("validation", "ReportUri", validation_step.REPORT_DIR),
+                                         ("record", "RecordUri", validation_step.RECORD_DIR),
+                                         ("run", "RunUri", validation_step.RUN_DIR))
+            ],
             arguments=validation["Arguments"],
         ),
     )  # fmt: skip
@@ -172,6 +177,9 @@ def _variable(reference: str, parameters: dict[str, Any], steps: dict[str, Any])
     kind, name, *attributes = reference.split(".")
     if kind == "Parameters":
         return parameters[name]
+    if kind == "Execution":  # PipelineExecutionId, PipelineExecutionArn
+        return getattr(ExecutionVariables, {"PipelineExecutionId": "PIPELINE_EXECUTION_ID",
+                                            "PipelineExecutionArn": "PIPELINE_EXECUTION_ARN"}[name])  # fmt: skip
     value = steps[name].properties
     for attribute in attributes:
         value = getattr(value, attribute)

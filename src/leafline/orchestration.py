@@ -216,6 +216,7 @@ def record_run(
 ) -> dict[str, Any]:
     """The run's record (leafline.run/2, failed runs too) into the project's runs index and beside the outputs."""
     from leafline.runs.index import RunsIndex, runs_uri
+    from leafline.runs.measures import run_cost, run_totals
     from leafline.runs.record import build_record
 
     spec = plan["spec"]
@@ -236,48 +237,11 @@ def record_run(
     return record
 
 
-def run_totals(storage: Storage, input_uri: str, output_uri: str, report: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Files and records as the validator counted them; bytes from the listings."""
-    counted = (report or {}).get("totals") or {}
-    inputs = storage.list_prefix(input_uri)
-    outputs = storage.list_prefix(output_uri)
-    return {
-        "files": counted.get("files", len(inputs)),
-        "input_records": counted.get("input_records"),
-        "rows": counted.get("output_records"),
-        "bytes_in": sum(obj.size for obj in inputs),
-        "bytes_out": sum(obj.size for obj in outputs),
-    }
-
-
-def run_cost(instance_type: str, instance_count: int, job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Instances x the job's duration x the hourly price: what the job's instance-time cost (estimated)."""
-    from leafline.prices import load_price_table
-    from leafline.runs.record import job_summary
-
-    seconds = job_summary(job)["duration_s"]
-    prices = load_price_table(None)
-    price = prices.price(instance_type)
-    if seconds is None:
-        return None
-    hours = instance_count * seconds / 3600.0
-    return {"usd": None if price is None else round(hours * price, 6), "usd_per_hour": price,
-            "instance_hours": round(hours, 6), "basis": prices.provenance()}  # fmt: skip
-
-
 def _previous_run(storage: Storage, plan: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
-    """The newest earlier run's id and validation report (None, None for a project's first run)."""
-    from leafline.runs.index import RunsIndex, runs_uri
+    from leafline.runs.index import previous_report, runs_uri
 
     spec = plan["spec"]
-    previous = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"])).previous(plan["run_id"])
-    if previous is None:
-        return None, None
-    try:
-        report: dict[str, Any] = json.loads(storage.read_bytes(previous["validation"]["report_uri"]))
-    except (LeaflineError, ValueError):
-        return None, None  # its report is gone: this run simply has no drift figure
-    return str(previous["run_id"]), report
+    return previous_report(storage, runs_uri(spec["bucket"], spec["project_id"]), plan["run_id"])
 
 
 def _resolve_or_register(sagemaker: Any, storage: Storage, spec: JobSpec, inputs: RunInputs) -> ModelVersion:

@@ -17,13 +17,14 @@ from typing import Any
 from leafline import aws_requests
 from leafline.jobspec import RUN_DATE_PARAMETER, JobSpec, safe_name
 from leafline.packaging import PackageInfo
+from leafline.runs.index import runs_uri
 from leafline.validation import step as validation_step
 
 REGISTER, CREATE_MODEL, TRANSFORM, VALIDATE, CHECK, FAIL = (
     "RegisterModel", "CreateModel", "BatchTransform", "ValidateOutput", "CheckValidation", "ValidationFailed",
 )  # fmt: skip
 REPORT_PROPERTY_FILE = "ValidationReport"
-_REFERENCE = re.compile(r"\{((?:Parameters|Steps)\.[A-Za-z0-9_.]+)\}")
+_REFERENCE = re.compile(r"\{((?:Parameters|Steps|Execution)\.[A-Za-z0-9_.]+)\}")
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,20 @@ def plan_pipeline(spec: JobSpec, package: PackageInfo | None = None) -> Pipeline
     bind(transform, ("Environment", "PREDICTION_THRESHOLD"), "Threshold", "String", "")
 
     output = transform["TransformOutput"]["S3OutputPath"]
+    folder = output.rstrip("/").rsplit("/", 1)[0] + "/"  # scoring/{RunDate}/, as the DAG lays it out
+    runs = runs_uri(spec.bucket, spec.project_id)
     validation = {
         "ImageUri": spec.image_uri,
         "InstanceType": spec.validation_instance_type,
-        "Arguments": validation_step.step_arguments(transform),
+        "Arguments": validation_step.step_arguments(transform) + _record_arguments(spec, transform, folder, runs),
         "Inputs": {
             "data": transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
             "scores": "{Steps." + TRANSFORM + ".TransformOutput.S3OutputPath}",
             "model": spec.model_data_url,
         },
-        "ReportUri": output.rstrip("/").rsplit("/", 1)[0] + "/validation/",  # where the DAG writes its report
+        "ReportUri": folder + "validation/",  # where the DAG writes its report
+        "RecordUri": runs + RUN_DATE_PARAMETER + "/",  # the runs index, as the DAG's record task writes it
+        "RunUri": folder,  # run.json beside the outputs
     }
     return PipelinePlan(
         name=pipeline_name(spec),
@@ -125,6 +130,29 @@ def plan_pipeline(spec: JobSpec, package: PackageInfo | None = None) -> Pipeline
         transform=transform,
         validation=validation,
     )
+
+
+def _record_arguments(spec: JobSpec, transform: dict[str, Any], folder: str, runs: str) -> list[str]:
+    """What the validation step's run record needs; integers travel inside strings (arguments are strings)."""
+    values = {
+        "--record-run-id": "{Execution.PipelineExecutionId}",
+        "--record-run-date": RUN_DATE_PARAMETER,
+        "--record-project": spec.project_id,
+        "--record-experiment": spec.experiment_id,
+        "--record-model-package": "{Steps." + REGISTER + ".ModelPackageArn}",
+        "--record-approval": "{Parameters.ModelApprovalStatus}",
+        "--record-transform-job": "{Steps." + TRANSFORM + ".TransformJobName}",
+        "--record-instance-type": transform["TransformResources"]["InstanceType"],
+        "--record-instance-count": str(transform["TransformResources"]["InstanceCount"]),
+        "--record-settings": "MaxConcurrentTransforms=" + str(transform["MaxConcurrentTransforms"])
+        + ",MaxPayloadInMB=" + str(transform["MaxPayloadInMB"]),
+        "--record-output": transform["TransformOutput"]["S3OutputPath"],
+        "--record-report": folder + "validation/" + validation_step.REPORT_FILE,
+        "--record-runs-index": runs,
+        "--record-link": "{Execution.PipelineExecutionArn}",
+    }  # fmt: skip
+    assert set(values) == set(validation_step.RECORD_FLAGS)
+    return [item for pair in values.items() for item in pair]
 
 
 def split_references(text: str) -> list[tuple[str, str | None]]:

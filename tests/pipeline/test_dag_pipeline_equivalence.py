@@ -20,9 +20,10 @@ from moto import mock_aws
 
 from leafline.cli import main
 from leafline.jobspec import load_spec
-from leafline.orchestration import RunInputs, plan_run, report_uri, spec_for_run
+from leafline.orchestration import RunInputs, plan_run, report_uri, run_folder, spec_for_run
 from leafline.packaging import read_archive_info
 from leafline.pipeline_plan import plan_pipeline
+from leafline.runs.index import RunsIndex, runs_uri
 from leafline.transform.storage import Storage
 from leafline.validation import step as validation_step
 from leafline.validation.spec import ValidationSpec
@@ -87,6 +88,9 @@ def pipeline_execution(module: ModuleType, spec: Any, parameters: dict[str, Any]
     values["Steps.CreateModel.ModelName"] = dag_plan["names"]["model"]
     values["Steps.BatchTransform.TransformOutput.S3OutputPath"] = dag_plan["requests"]["create_transform_job"][
         "TransformOutput"]["S3OutputPath"]  # fmt: skip
+    values["Steps.BatchTransform.TransformJobName"] = dag_plan["names"]["transform_job"]
+    values["Execution.PipelineExecutionId"] = "exec-1"
+    values["Execution.PipelineExecutionArn"] = "arn:aws:sagemaker:sa-east-1:123456789012:pipeline/p/execution/exec-1"
     compared = ("RegisterModel", "CreateModel", "BatchTransform", "ValidateOutput")
     return {name: evaluate(steps(definition)[name]["Arguments"], values) for name in compared}
 
@@ -122,8 +126,17 @@ def test_the_dag_and_the_pipeline_send_the_same_requests(
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in validation["ProcessingInputs"]}
     assert inputs == {"data": job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
                       "scores": job["TransformOutput"]["S3OutputPath"], "model": spec.model_data_url}  # fmt: skip
-    report = validation["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
-    assert report + validation_step.REPORT_FILE == report_uri(plan)
+    outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in validation["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["validation"] + validation_step.REPORT_FILE == report_uri(plan)
+    # Its run record lands where the DAG's record task writes one, and says what the DAG's plan says.
+    index = RunsIndex(Storage(), runs_uri(spec.bucket, spec.project_id))
+    assert outputs["record"] == index.record_uri(plan).rsplit("/", 1)[0] + "/"
+    assert outputs["run"] == run_folder(plan)
+    recorded = validation_step.parse_arguments(validation["AppSpecification"]["ContainerArguments"])
+    settings = {key: value["value"] for key, value in plan["settings"].items()}
+    assert recorded["record_settings"] == ",".join(f"{k}={v}" for k, v in settings.items())
+    assert (recorded["record_transform_job"], recorded["record_model_package"], recorded["record_run_date"]) == (
+        plan["names"]["transform_job"], plan["model_package"]["arn"], plan["run_date"])  # fmt: skip
 
 
 def test_a_form_input_and_its_pipeline_parameter_change_the_same_fields(

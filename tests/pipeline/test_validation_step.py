@@ -59,7 +59,8 @@ def run_step(root: Path, program: Path, *arguments: str) -> subprocess.Completed
     # -S: no site processing, so the editable install's path to src/ is not there; only the image's files are.
     path = f"{program}:{sysconfig.get_paths()['purelib']}"
     return subprocess.run([sys.executable, "-S", "-m", "leafline.validation.step", *arguments], text=True,
-                          capture_output=True, env={"PYTHONPATH": path, "LEAFLINE_PROCESSING_ROOT": str(root)},
+                          capture_output=True, env={"PYTHONPATH": path, "LEAFLINE_PROCESSING_ROOT": str(root),
+                                                    "AWS_EC2_METADATA_DISABLED": "true"},
                           timeout=120, check=False)  # fmt: skip
 
 
@@ -101,3 +102,34 @@ def test_nothing_to_validate_fails_the_step_with_the_reason(processing: Path, tm
     assert done.returncode == 2
     assert f"validation step: no model archive in {root / 'input' / 'model'}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+RECORD = ["--record-run-id", "exec-7", "--record-run-date", "2026-11-20", "--record-project", "leafline-demo",
+          "--record-experiment", "exp-1", "--record-model-package",
+          "arn:aws:sagemaker:sa-east-1:123456789012:model-package/leafline-demo/3", "--record-approval", "Approved",
+          "--record-transform-job", "lf-exec-7", "--record-instance-type", "ml.m5.xlarge",
+          "--record-instance-count", "1", "--record-settings", "MaxConcurrentTransforms=4,MaxPayloadInMB=2",
+          "--record-output", "s3://b/p/scoring/2026-11-20/output/",
+          "--record-report", "s3://b/p/scoring/2026-11-20/validation/report.json",
+          "--record-link", "arn:aws:sagemaker:sa-east-1:123456789012:pipeline/p/execution/exec-7"]  # fmt: skip
+
+
+def test_the_step_writes_the_pipeline_runs_record_where_processing_uploads_it(processing: Path, tmp_path: Path) -> None:
+    root = tmp_path / "processing"
+    shutil.copytree(processing, root)
+
+    # No AWS here: DescribeTransformJob cannot be called, so the record goes without the job's times.
+    done = run_step(root, image_tree(tmp_path / "program"), *ARGUMENTS, *RECORD)
+
+    assert done.returncode == 0, done.stderr
+    assert "cannot describe transform job lf-exec-7" in done.stdout
+    record = json.loads((root / validation_step.RECORD_DIR / "exec-7.json").read_text())
+    assert (root / validation_step.RUN_DIR / "run.json").read_text() == (
+        root / validation_step.RECORD_DIR / "exec-7.json").read_text()  # fmt: skip
+    assert (record["schema"], record["status"], record["trigger"]) == ("leafline.run/2", "succeeded", "pipeline")
+    assert (record["model_package"]["version"], record["model_package"]["approval"]) == (3, "Approved")
+    assert record["settings"]["MaxPayloadInMB"] == {"value": 2, "source": "pipeline parameter"}
+    assert record["totals"]["rows"] == 1100 and record["totals"]["bytes_out"] > 0
+    assert record["links"]["pipeline_execution"].endswith("/execution/exec-7")
+    assert record["transform_job"]["duration_s"] is None and record["cost"] is None
+    assert record["validation"]["passed"] is True and sum(record["scores"]["histogram"]["counts"]) == 1100

@@ -71,5 +71,18 @@ class RunsIndex:
         return None
 
 
+def previous_report(storage: Storage, index_uri: str, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The newest other validated run's id and validation report, to measure drift against; (None, None) for a
+    project's first run, or when that report is gone (the run then simply has no drift figure)."""
+    previous = RunsIndex(storage, index_uri).previous(run_id)
+    if previous is None:
+        return None, None
+    try:
+        report: dict[str, Any] = json.loads(storage.read_bytes(previous["validation"]["report_uri"]))
+    except (StorageError, ValueError):
+        return None, None
+    return str(previous["run_id"]), report
+
+
 def _recorded(record: Mapping[str, Any]) -> str:
     return str(record.get("recorded") or record.get("transform_job", {}).get("ended") or "")

@@ -67,8 +67,8 @@ def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, mode
     """The run's record into the runs index (--runs); the job's result is printed either way."""
     from datetime import date
 
-    from leafline.orchestration import run_cost
     from leafline.runs.index import RunsIndex
+    from leafline.runs.measures import run_cost
     from leafline.runs.record import transform_record
     from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
 
