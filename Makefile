@@ -12,7 +12,7 @@ export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: demo test lint types pytest browser bench image-requirements clean
+.PHONY: demo test lint types pytest browser bench image test-image image-requirements clean
 
 demo: $(STAMP)
 	$(VENV)/bin/leafline demo
@@ -40,6 +40,16 @@ browser:
 	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
 	    || echo "could not install chromium: the browser test will skip"; \
 	fi
+
+# The image, with docker if its daemon answers, else Debian's podman (installed when missing, as root);
+# its configuration, layer cache and synthesized base image live in .cache/image/.
+image: $(STAMP)
+	$(VENV)/bin/leafline image build
+
+# The image built, run as SageMaker runs it, and the HTTP contract tests run against it (make test runs
+# these too, skipping them with the reason where no engine can run).
+test-image: $(STAMP)
+	$(VENV)/bin/pytest tests/image -v -rs
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
 from leafline.compiler import compile_model_dir
 from leafline.local_aws.server import LocalAws
-from leafline.server_process import ServerProcess
+from leafline.server_process import ServerProcess, http_request, log_events
 from tests.model_kinds import KINDS, Kind, train
 
 
@@ -34,9 +37,34 @@ def local_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
         yield aws
 
 
+# Set by tests/image when it runs the HTTP contract tests against the running image instead of a process:
+# the server's address (reached from inside the container's network namespace), the command printing its
+# log, and the model directory mounted into it.
+CONTRACT_URL = os.environ.get("LEAFLINE_CONTRACT_URL")
+
+
+class RemoteServer:
+    """A server another party started (the image): what the contract tests use of ServerProcess."""
+
+    def __init__(self, url: str, logs_command: str) -> None:
+        parsed = urlparse(url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 8080
+        self._logs_command = shlex.split(logs_command)
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: Any = None,
+                timeout: float = 120) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        return http_request(self.host, self.port, method, path, body, headers, timeout)
+
+    def log_events(self) -> list[dict[str, Any]]:
+        done = subprocess.run(self._logs_command, capture_output=True, text=True, check=True)
+        return log_events(done.stdout + done.stderr)
+
+
 @pytest.fixture(scope="session")
 def binary_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small binary model, compiled: what most HTTP tests serve."""
+    if os.environ.get("LEAFLINE_CONTRACT_MODEL_DIR"):
+        return Path(os.environ["LEAFLINE_CONTRACT_MODEL_DIR"])
     directory = train(KINDS[0], tmp_path_factory.mktemp("binary"))
     compile_model_dir(directory)
     return directory
@@ -50,6 +78,9 @@ def multiclass_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(binary_model_dir: Path) -> Iterator[ServerProcess]:
+    if CONTRACT_URL:
+        yield RemoteServer(CONTRACT_URL, os.environ["LEAFLINE_CONTRACT_LOGS"])  # type: ignore[misc]
+        return
     with ServerProcess(binary_model_dir) as process:
         yield process
 

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafline.dashboard.cli import add_parser as add_dashboard
 
     add_dashboard(commands)
+    from leafline.image.cli import add_parser as add_image
+
+    add_image(commands)
     return parser
 
 
@@ -103,6 +106,9 @@ def _add_transform(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     transform.add_argument("--project", default="local", help="the record's project (default: local)")
     transform.add_argument("--run-date", default="", help="the record's run date, YYYY-MM-DD (default: today)")
+    from leafline.image.engine_choice import add_engine_arguments
+
+    add_engine_arguments(transform, "the job's instances")
 
 
 # Each command's handler as "module:function", imported only when that command runs (the CLI starts fast).
@@ -120,6 +126,7 @@ _HANDLERS = {
     "pipeline": "leafline.pipeline_cli:run_pipeline_command",
     "local-aws": "leafline.local_aws.cli:run_local_aws_command",
     "dashboard": "leafline.dashboard.cli:run_dashboard_command",
+    "image": "leafline.image.cli:run_image_command",
 }
 
 

@@ -29,6 +29,37 @@ def free_port() -> int:
         return port
 
 
+def http_request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: (status, lower-cased headers, body)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def log_events(text: str) -> list[dict[str, Any]]:
+    """The server's JSON log lines (other lines, and one still being written, are skipped)."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
+
+
 class ServerProcess:
     """`python -m leafline.serving` with the given environment; stopped (SIGTERM, then SIGKILL) by PID."""
 
@@ -99,24 +130,11 @@ class ServerProcess:
         headers: Mapping[str, str] | None = None,
         timeout: float = 120,
     ) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=dict(headers or {}))
-            response = connection.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            connection.close()
+        return http_request("127.0.0.1", self.port, method, path, body, headers, timeout)
 
     def log_events(self) -> list[dict[str, Any]]:
         assert self.log_path is not None
-        events = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    continue  # a line the server is still writing
-        return events
+        return log_events(self.log_path.read_text(errors="replace"))
 
     def log_tail(self, lines: int = 5) -> str:
         if self.log_path is None or not self.log_path.exists():

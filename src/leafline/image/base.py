@@ -35,10 +35,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 
 # As in Docker's debian images: no package files or caches left behind by apt in any layer.
-_APT_CLEAN = """DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
-"""
+_CLEAN_COMMAND = (
+    '"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"'
+)
+_APT_CLEAN = (
+    f"DPkg::Post-Invoke {{ {_CLEAN_COMMAND}; }};\n"
+    f"APT::Update::Post-Invoke {{ {_CLEAN_COMMAND}; }};\n"
+    'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
+)
 
 
 def base_tag(arch: str) -> str:

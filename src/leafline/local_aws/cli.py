@@ -26,6 +26,9 @@ def add_parser(commands: Any) -> None:
     )
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     local.add_argument("--region", default="sa-east-1", help="region of restored buckets (default sa-east-1)")
+    from leafline.image.engine_choice import add_engine_arguments
+
+    add_engine_arguments(local, "transform jobs' instances and endpoints")
     local.add_argument(
         "--state-dir",
         type=Path,
@@ -40,7 +43,10 @@ def run_local_aws_command(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: expected 0..65535")
-    aws = LocalAws(args.port, state_dir=args.state_dir, region=args.region, log=_say)
+    from leafline.image.engine_choice import serve_command_for
+
+    command = serve_command_for(args.engine, args.image)
+    aws = LocalAws(args.port, state_dir=args.state_dir, region=args.region, log=_say, serve_command=command)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -64,7 +64,9 @@ class Endpoints:
             storage = self.host.loopback.storage(endpoint.region)
             model_dir = fetch_model(container.model_data_url, storage, endpoint.folder)
             log = endpoint.folder / "serve.log"
-            server = ServerProcess(model_dir, container.environment, log, self.host.serve_command)
+            command = self.host.serve_command
+            argv = command(container.environment, model_dir) if callable(command) else command
+            server = ServerProcess(model_dir, container.environment, log, argv)
             endpoint.server = server
             server.start()
             endpoint.status = "InService"

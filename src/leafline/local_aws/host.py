@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leafline.local_aws.loopback import Loopback
+from leafline.transform.instances import ServeCommand
 
 
 @dataclass
@@ -14,4 +15,4 @@ class Host:
     loopback: Loopback
     workdir: Path  # each job's and endpoint's model copy and logs
     log: Callable[[str], None] = lambda line: None
-    serve_command: list[str] | None = None  # another container, "{port}" replaced (default: this Python's `serve`)
+    serve_command: ServeCommand | None = None  # another container (default: this Python's `serve`)

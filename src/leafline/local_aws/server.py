@@ -25,6 +25,7 @@ from leafline.local_aws.host import Host
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
 from leafline.local_aws.state import StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
+from leafline.transform.instances import ServeCommand
 
 DEFAULT_REGION = "sa-east-1"
 
@@ -42,7 +43,7 @@ class LocalAws:
         region: str = DEFAULT_REGION,
         log: Callable[[str], None] | None = None,
         host: str = "127.0.0.1",
-        serve_command: list[str] | None = None,
+        serve_command: ServeCommand | None = None,
     ) -> None:
         self.host = host
         self.serve_command = serve_command  # the container jobs and endpoints run (default: `serve` of this Python)

@@ -6,6 +6,7 @@ model.tar.gz, which is unpacked with every member checked to stay inside the mod
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -22,6 +23,16 @@ _CHUNK_BYTES = 8 * 2**20
 
 def resolve_model_dir(settings: ServerSettings) -> Path:
     """The directory holding model.txt, fetching or unpacking it first when needed."""
+    try:
+        return _resolve(settings)
+    except PermissionError as exc:  # a mounted model the container's user may not read
+        raise ModelLoadError(
+            f"{exc.filename}: permission denied for the server's user (uid {os.getuid()}); the model directory "
+            "and its files must be readable by it (e.g. chmod -R a+rX on the host)"
+        ) from None
+
+
+def _resolve(settings: ServerSettings) -> Path:
     if settings.s3_bucket and settings.s3_key:
         model_dir = settings.download_dir
         model_dir.mkdir(parents=True, exist_ok=True)

@@ -41,8 +41,11 @@ def load_request(path: Path) -> dict[str, Any]:
 
 
 def run_transform_command(args: argparse.Namespace) -> int:
+    from leafline.image.engine_choice import serve_command_for
+
     request = load_request(args.request)
-    options = EmulatorOptions(log_dir=args.logs, slice_end_inclusive=not args.python_slices)
+    options = EmulatorOptions(log_dir=args.logs, slice_end_inclusive=not args.python_slices,
+                              serve_command=serve_command_for(args.engine, args.image))  # fmt: skip
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     with tempfile.TemporaryDirectory(prefix="leafline-model-") as workdir, ExitStack() as display:
         if args.model_data:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,18 +67,24 @@ def container_environment(request: TransformRequest, model_environment: Mapping[
     return env
 
 
+# How an instance's container starts: a fixed command ("{port}" replaced), or one made from the
+# container's environment and model directory (an image run by a container engine).
+ServeCommand = list[str] | Callable[[Mapping[str, str], Path], list[str]]
+
+
 def start_instances(
     count: int,
     model_dir: Path,
     env: Mapping[str, str],
     log_dir: Path,
-    command: list[str] | None,
+    command: ServeCommand | None,
     timeout_s: float,
 ) -> list[ServerProcess]:
     """All instances, started in parallel; if one fails, the others are stopped and the error names it."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    argv = command(env, model_dir) if callable(command) else command
     servers = [
-        ServerProcess(model_dir, env=env, log_path=log_dir / f"instance-{i + 1}.log", command=command)
+        ServerProcess(model_dir, env=env, log_path=log_dir / f"instance-{i + 1}.log", command=argv)
         for i in range(count)
     ]
 

@@ -47,7 +47,7 @@ class ModelSource:
 @dataclass(frozen=True)
 class EmulatorOptions:
     log_dir: Path | None = None  # the instances' logs (default: a temporary folder)
-    serve_command: list[str] | None = None  # another container command; "{port}" is replaced
+    serve_command: inst.ServeCommand | None = None  # another container: "{port}" replaced, or made per job
     startup_timeout_s: float = 600.0
     slice_end_inclusive: bool = True  # DataProcessing slices as the AWS page words them
     endpoint_url: str | None = None  # S3 endpoint (default: boto3's, which honours AWS_ENDPOINT_URL)

@@ -1,0 +1,69 @@
+"""`leafline image build|start-time`: the image on this machine (`make image` calls build)."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leafline.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[3]  # the checkout: the Dockerfile's build context
+
+
+def add_parser(commands: Any) -> None:
+    image = commands.add_parser(
+        "image",
+        help="build leafline's image with the engine this machine has, and time its start",
+        description="build: inference_image/Dockerfile with docker when its daemon answers, else Debian's podman "
+        "(installed with apt-get when missing, as root), configured in LEAFLINE_IMAGE_WORKDIR (default .cache/image); "
+        "without a registry the Debian base image is made with debootstrap once and kept there. start-time: "
+        "seconds from `run` to the first 200 from /ping, the container run as SageMaker runs it.",
+    )
+    action = image.add_subparsers(dest="image_action", required=True, metavar="ACTION")
+    build = action.add_parser("build", help="build the image and print its size")
+    build.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="platform (default amd64)")
+    build.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
+    timing = action.add_parser("start-time", help="time start to first /ping over fresh containers")
+    timing.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
+    timing.add_argument("--runs", type=int, default=5, help="containers to start (default 5)")
+    timing.add_argument("--model-dir", type=Path, default=None, help="model to serve (default: the demo's sample)")
+
+
+def run_image_command(args: argparse.Namespace) -> int:
+    from leafline.image.engine import find_engine
+    from leafline.image.engine_choice import workdir
+
+    folder = workdir().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = find_engine(folder, install=args.image_action == "build")
+    if args.image_action == "build":
+        from leafline.image.build import build_image
+
+        built = build_image(engine, ROOT, folder, args.arch, args.tag)
+        print(f"built {built.image} ({built.arch}) with {engine.name} in {built.seconds:.0f} s: "
+              f"{built.size_bytes / 1e6:.0f} MB; base image: {built.base}; log: {built.log}")  # fmt: skip
+        return 0
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    from leafline.image.container import readable_model_dir, start_times
+
+    with tempfile.TemporaryDirectory(prefix="leafline-image-model-") as scratch:
+        model_dir = args.model_dir or _sample_model(Path(scratch))
+        times = start_times(engine, args.tag, readable_model_dir(model_dir, folder / "models"), args.runs)
+    print(f"start to first /ping over {len(times)} containers: median {statistics.median(times):.2f} s, "
+          f"min {min(times):.2f} s, max {max(times):.2f} s")  # fmt: skip
+    return 0
+
+
+def _sample_model(scratch: Path) -> Path:
+    """The demo's bundled sample model, compiled (what `make demo` serves)."""
+    from leafline.compiler import compile_model_dir
+    from leafline.demo.data import install_sample_model
+
+    model_dir = scratch / "model"
+    install_sample_model(model_dir)
+    compile_model_dir(model_dir)
+    return model_dir

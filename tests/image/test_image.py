@@ -1,0 +1,155 @@
+"""The real image: built from inference_image/Dockerfile with the engine this machine has, run as SageMaker
+runs it (`IMAGE serve`, non-root, read-only root, no network, the model mounted read-only), and the same HTTP
+contract tests that run against the process, run against it. Skipped, saying why, where no engine can run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leafline.image import container
+from leafline.image.build import Build, build_image
+from leafline.image.engine import Engine, EngineError, find_engine
+from leafline.serving import artifacts
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / ".cache" / "image"
+SAGEMAKER_ENV = {"SAGEMAKER_BIND_TO_PORT": "8080", "SAGEMAKER_PROGRAM": "serve"}
+
+
+@pytest.fixture(scope="session")
+def built() -> tuple[Engine, Build]:
+    try:
+        engine = find_engine(WORK, install=True)
+        return engine, build_image(engine, ROOT, WORK)
+    except EngineError as exc:  # no engine, or no way to get a base image: not a failure of the image
+        pytest.skip(f"no container engine to build the image with: {exc}")
+
+
+def readable(model_dir: Path, target: Path) -> Path:
+    """A copy the image's non-root user may read (pytest's temporary folders are private to their owner)."""
+    shutil.copytree(model_dir, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@pytest.fixture(scope="module")
+def model_dir(binary_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return readable(binary_model_dir, tmp_path_factory.mktemp("image") / "model")
+
+
+@pytest.fixture(scope="module")
+def running(built: tuple[Engine, Build], model_dir: Path) -> Iterator[container.Container]:
+    if os.geteuid() != 0:
+        pytest.skip("reaching a container with no network needs root (nsenter into its network namespace)")
+    engine, build = built
+    started = container.start(engine, build.image, model_dir, SAGEMAKER_ENV)
+    try:
+        started.wait_ready()
+        yield started
+    finally:
+        started.stop()
+
+
+def test_the_image_runs_as_sagemaker_runs_it(running: container.Container) -> None:
+    assert running.exec("id", "-u").stdout.strip() == "10001"  # the image's own non-root user
+    assert "Read-only file system" in running.exec("touch", "/opt/program/x").stderr
+    interfaces = [line.split(":")[0].strip() for line in running.exec("cat", "/proc/net/dev").stdout.splitlines()[2:]]
+    assert interfaces == ["lo"]  # no network at all
+    loaded = next(json.loads(line) for line in running.logs().splitlines() if '"model_loaded"' in line)
+    assert loaded["backend"].startswith("compiled") and loaded["model"] == "/opt/ml/model/model.txt"
+
+
+def test_the_http_contract_suite_passes_against_the_running_image(
+    running: container.Container, built: tuple[Engine, Build], model_dir: Path
+) -> None:
+    engine, _ = built
+    env = {**os.environ, **engine.env, "LEAFLINE_CONTRACT_URL": "http://127.0.0.1:8080",
+           "LEAFLINE_CONTRACT_LOGS": running.logs_command(),
+           "LEAFLINE_CONTRACT_MODEL_DIR": str(model_dir)}  # fmt: skip
+    suite = str(ROOT / "tests" / "serving" / "test_http_contract.py")
+    done = subprocess.run(running.inside(sys.executable, "-m", "pytest", suite, "-q", "-p", "no:cacheprovider"),
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout
+
+
+def test_compiled_code_for_another_cpu_falls_back_to_lightgbm(
+    built: tuple[Engine, Build], binary_model_dir: Path, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("reaching a container with no network needs root (nsenter into its network namespace)")
+    engine, build = built
+    model = readable(binary_model_dir, tmp_path / "model")
+    manifest = artifacts.manifest_path(model)  # as if compiled on a Graviton instance
+    manifest.write_text(manifest.read_text().replace(f'"{artifacts.machine_arch()}"', '"aarch64"'))
+    started = container.start(engine, build.image, model, SAGEMAKER_ENV)
+    try:
+        started.wait_ready()
+        loaded = next(json.loads(line) for line in started.logs().splitlines() if '"model_loaded"' in line)
+    finally:
+        started.stop()
+    assert loaded["backend"] == "lightgbm"
+    assert loaded["fallback_reason"] == f"compiled artifacts exist for aarch64, this CPU is {artifacts.machine_arch()}"
+
+
+def test_a_model_the_server_may_not_read_is_a_clear_error_not_a_traceback(
+    built: tuple[Engine, Build], binary_model_dir: Path, tmp_path: Path
+) -> None:
+    engine, build = built
+    private = tmp_path / "private"
+    shutil.copytree(binary_model_dir, private)
+    private.chmod(0o700)  # root's, and the image runs as uid 10001
+    started = container.start(engine, build.image, private, SAGEMAKER_ENV)
+    try:
+        with pytest.raises(EngineError, match=r"no 200 from /ping \(container (exited|stopped)\)"):
+            started.wait_ready(timeout=30)
+        logs = started.logs()
+    finally:
+        started.stop()
+    assert "Traceback" not in logs
+    failure = next(json.loads(line) for line in logs.splitlines() if '"model_load_failed"' in line)
+    assert "permission denied for the server's user (uid 10001)" in failure["error"]
+
+
+def test_the_emulator_runs_a_job_on_the_image(
+    built: tuple[Engine, Build], binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import lightgbm
+    import numpy as np
+
+    from leafline import samples
+    from leafline.cli import main
+    from tests.transform.helpers import request
+
+    _, build = built
+    monkeypatch.setenv("LEAFLINE_IMAGE_WORKDIR", str(WORK))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for part in range(3):
+        (inputs / f"part-{part}.csv").write_bytes(samples.csv_batch(2000, part, 6))
+    job = request(inputs.as_uri(), (tmp_path / "out").as_uri(), MaxConcurrentTransforms=2, MaxPayloadInMB=1)
+    job["TransformResources"]["InstanceCount"] = 2
+    (tmp_path / "job.json").write_text(json.dumps(job))
+
+    code = main(["transform", str(tmp_path / "job.json"), "--model-dir", str(binary_model_dir), "--engine",
+                 "container", "--image", build.image, "--logs", str(tmp_path / "logs"), "--no-progress"])  # fmt: skip
+
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0, result.get("FailureReason")
+    booster = lightgbm.Booster(model_file=str(binary_model_dir / "model.txt"))
+    for part in range(3):
+        served = [float(v) for v in (tmp_path / "out" / f"part-{part}.csv.out").read_text().split()]
+        expected = booster.predict(np.genfromtxt(samples.csv_batch(2000, part, 6).splitlines(), delimiter=","))
+        np.testing.assert_allclose(served, expected, atol=1e-9)
+    logs = [p.read_text() for p in sorted((tmp_path / "logs").glob("instance-*.log"))]
+    assert len(logs) == 2 and all('"model":"/opt/ml/model/model.txt"' in log for log in logs)  # in the image
