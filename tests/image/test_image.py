@@ -153,3 +153,21 @@ def test_the_emulator_runs_a_job_on_the_image(
         np.testing.assert_allclose(served, expected, atol=1e-9)
     logs = [p.read_text() for p in sorted((tmp_path / "logs").glob("instance-*.log"))]
     assert len(logs) == 2 and all('"model":"/opt/ml/model/model.txt"' in log for log in logs)  # in the image
+
+
+def test_the_podman_configuration_is_absolute_and_within_this_machines_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    from leafline.image.engine import podman_environment
+
+    monkeypatch.chdir(tmp_path)
+    env = podman_environment(Path("work"))  # as `.cache/image` is given: relative to where make runs
+
+    containers = Path(env["CONTAINERS_CONF"]).read_text()
+    storage = Path(env["CONTAINERS_STORAGE_CONF"]).read_text()
+    assert all(Path(value).is_absolute() for value in env.values() if "/" in value)
+    assert f'graphroot = "{tmp_path / "work" / "storage" / "root"}"' in storage  # podman refuses relative paths
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert f"nofile={nofile}:{nofile}" in containers and 'runtime = "runc"' in containers

@@ -36,7 +36,7 @@ def run_image_command(args: argparse.Namespace) -> int:
     from leafline.image.engine import find_engine
     from leafline.image.engine_choice import workdir
 
-    folder = workdir().resolve()
+    folder = workdir()
     folder.mkdir(parents=True, exist_ok=True)
     engine = find_engine(folder, install=args.image_action == "build")
     if args.image_action == "build":

@@ -86,6 +86,7 @@ def find_engine(workdir: Path, install: bool = False, environ: Mapping[str, str]
 
 def podman_environment(workdir: Path) -> dict[str, str]:
     """Write the configuration files into workdir/conf and return the variables that select them."""
+    workdir = workdir.resolve()  # podman refuses relative paths in its configuration
     conf, tmp = workdir / "conf", workdir / "tmp"
     conf.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def add_engine_arguments(parser: Any, runs: str) -> None:
 
 def workdir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
-    return Path(env.get("LEAFLINE_IMAGE_WORKDIR") or DEFAULT_WORKDIR)
+    return Path(env.get("LEAFLINE_IMAGE_WORKDIR") or DEFAULT_WORKDIR).resolve()  # podman wants absolute paths
 
 
 def serve_command_for(engine: str, image: str, environ: Mapping[str, str] | None = None) -> ServeCommand | None:
