@@ -90,14 +90,13 @@ def _debootstrap(engine: Engine, workdir: Path, arch: str, tag: str) -> None:
     if done.returncode != 0:
         raise EngineError(f"debootstrap failed: {done.stderr.strip()[-800:]}")
     _trim(rootfs)
-    tar = subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-c", "."],
-                           stdout=subprocess.PIPE)  # fmt: skip
-    imported = subprocess.run(
-        engine.command("import", "--arch", arch, "--change", 'CMD ["bash"]', "--change",
-                       "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "-", tag),
-        stdin=tar.stdout, env=_env(engine), capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    tar.wait()
+    with subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-c", "."],
+                          stdout=subprocess.PIPE) as tar:  # fmt: skip
+        imported = subprocess.run(
+            engine.command("import", "--arch", arch, "--change", 'CMD ["bash"]', "--change",
+                           "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "-", tag),
+            stdin=tar.stdout, env=_env(engine), capture_output=True, text=True, check=False,
+        )  # fmt: skip
     shutil.rmtree(rootfs, ignore_errors=True)
     if imported.returncode != 0:
         raise EngineError(f"importing the base image failed: {imported.stderr.strip()[-800:]}")
