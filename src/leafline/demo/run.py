@@ -95,7 +95,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         _register(demo, spec, spec_file)
         _upload_input(demo, spec, run_date)
         run_ok, dag_seconds = _run_dag(demo, aws, spec, run_date)
-        record = _newest_record(aws, spec, run_date)
+        record = _newest_record(spec, run_date)
     if not run_ok or record is None or record["status"] != "succeeded":
         why = f" ({record['failure']})" if record and record.get("failure") else ""
         demo.say(f"\nleafline demo: the nightly run FAILED{why}; see {demo.workdir / 'airflow' / 'dags-test.log'}")
@@ -220,7 +220,7 @@ def _last_dagrun_line(log: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _newest_record(aws: LocalAws, spec: JobSpec, run_date: str) -> dict[str, Any] | None:
+def _newest_record(spec: JobSpec, run_date: str) -> dict[str, Any] | None:
     from leafline.runs.index import RunsIndex, runs_uri
     from leafline.transform.storage import Storage
 

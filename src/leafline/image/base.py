@@ -67,14 +67,8 @@ def ensure_base(engine: Engine, workdir: Path, arch: str = "amd64") -> str:
 
 
 def _exists(engine: Engine, tag: str) -> bool:
-    done = subprocess.run(engine.command("image", "exists", tag), env=_env(engine), check=False)
+    done = subprocess.run(engine.command("image", "exists", tag), env=engine.environment(), check=False)
     return done.returncode == 0
-
-
-def _env(engine: Engine) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **engine.env}
 
 
 def _debootstrap(engine: Engine, workdir: Path, arch: str, tag: str) -> None:
@@ -95,7 +89,7 @@ def _debootstrap(engine: Engine, workdir: Path, arch: str, tag: str) -> None:
         imported = subprocess.run(
             engine.command("import", "--arch", arch, "--change", 'CMD ["bash"]', "--change",
                            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "-", tag),
-            stdin=tar.stdout, env=_env(engine), capture_output=True, text=True, check=False,
+            stdin=tar.stdout, env=engine.environment(), capture_output=True, text=True, check=False,
         )  # fmt: skip
     shutil.rmtree(rootfs, ignore_errors=True)
     if imported.returncode != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ def build_image(engine: Engine, root: Path, workdir: Path, arch: str = "amd64", 
     if arch != "amd64":
         arguments += ["--build-arg", f"BASE_IMAGE={base_tag(arch)}"]
     with log.open("w") as output:
-        done = subprocess.run(engine.command(*arguments, str(root)), env={**os.environ, **engine.env},
+        done = subprocess.run(engine.command(*arguments, str(root)), env=engine.environment(),
                               stdout=output, stderr=subprocess.STDOUT, check=False)  # fmt: skip
     if done.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])

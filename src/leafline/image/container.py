@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,7 +83,7 @@ class Container:
         return shlex.join(self.engine.command("logs", self.container_id))
 
     def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.engine.command("exec", self.container_id, *command), env=_env(self.engine),
+        return subprocess.run(self.engine.command("exec", self.container_id, *command), env=self.engine.environment(),
                               capture_output=True, text=True, check=False)  # fmt: skip
 
     def stop(self) -> None:
@@ -100,12 +99,6 @@ def start(
     started = time.perf_counter()
     container_id = engine.run(*arguments[:-2], *extra, *arguments[-2:]).strip().splitlines()[-1]
     return Container(engine, container_id, started)
-
-
-def _env(engine: Engine) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **engine.env}
 
 
 def serve_command(engine: Engine, image: str, scratch: Path) -> Callable[[Mapping[str, str], Path], list[str]]:
@@ -124,6 +117,7 @@ def serve_command(engine: Engine, image: str, scratch: Path) -> Callable[[Mappin
 
 def readable_model_dir(model_dir: Path, scratch: Path) -> Path:
     """model_dir itself when everyone may read it, else a readable copy (the image runs as a non-root user)."""
+    import hashlib
     import shutil
     import stat
 
@@ -133,9 +127,10 @@ def readable_model_dir(model_dir: Path, scratch: Path) -> Path:
 
     if all(readable_by_all(p) for p in [model_dir, *model_dir.rglob("*")]):
         return model_dir
-    scratch.mkdir(parents=True, exist_ok=True)
-    copy = Path(tempfile.mkdtemp(prefix="model-", dir=scratch))
-    shutil.copytree(model_dir, copy, dirs_exist_ok=True)
+    # One copy per source directory, refreshed each time (not one more per job, filling the disk).
+    copy = scratch / hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(model_dir, copy)
     for path in [copy, *copy.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return copy

@@ -37,9 +37,13 @@ class Engine:
     def command(self, *args: str) -> list[str]:
         return [self.name, *args]
 
-    def run(self, *args: str, check: bool = True, capture: bool = True, timeout: float | None = None) -> str:
-        done = subprocess.run(self.command(*args), env={**os.environ, **self.env}, capture_output=capture,
-                              text=True, check=False, timeout=timeout)  # fmt: skip
+    def environment(self) -> dict[str, str]:
+        """This process's environment with the engine's configuration: what every engine call runs with."""
+        return {**os.environ, **self.env}
+
+    def run(self, *args: str, check: bool = True, timeout: float | None = None) -> str:
+        done = subprocess.run(self.command(*args), env=self.environment(), capture_output=True, text=True,
+                              check=False, timeout=timeout)  # fmt: skip
         if check and done.returncode != 0:
             raise EngineError(f"`{' '.join(self.command(*args))}` failed (exit {done.returncode}): "
                               f"{(done.stderr or '').strip()[-1500:]}")  # fmt: skip
