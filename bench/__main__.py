@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (default 3)")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load run (default 4)")
     parser.add_argument("--models", default="big,small", help="comma-separated: big, small")
+    parser.add_argument("--image", default="leafline:latest", help="the built image to measure (make image)")
     args = parser.parse_args(argv)
     shapes = {"big": samples.BIG, "small": samples.SMALL}
     body = workload.batch()
@@ -197,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
     text = table(reports)
+    from bench.image import bench_image, image_table
+
+    image = bench_image(args.image)
+    if image is not None:
+        (RESULTS / "image.json").write_text(json.dumps(image, indent=2))
+        text += "\n\n" + image_table(image)
     (RESULTS / "bench.md").write_text(text + "\n")
     print()
     print(text)
