@@ -78,23 +78,11 @@ def test_the_same_consumer_scores_through_a_local_aws_endpoint(
     local_aws: LocalAws, binary_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from leafline import samples
-    from leafline.cli import main
+    from tests.local_aws.helpers import create_endpoint, create_model, register_model
 
-    spec = str(ROOT / "dags" / "leafline-spec.toml")
-    boto3.client("s3").create_bucket(Bucket="leafline-demo",
-                                     CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})  # fmt: skip
-    assert main(["package", str(binary_model_dir), "--spec", spec]) == 0
-    assert main(["register", "--spec", spec]) == 0
     sagemaker = boto3.client("sagemaker")
-    arn = sagemaker.list_model_packages(ModelPackageGroupName="leafline-demo")["ModelPackageSummaryList"][0][
-        "ModelPackageArn"
-    ]
-    sagemaker.create_model(ModelName="search-scorer", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
-                           Containers=[{"ModelPackageName": arn}])  # fmt: skip
-    variant = {"VariantName": "main", "ModelName": "search-scorer", "InitialInstanceCount": 1,
-               "InstanceType": "ml.m5.large"}  # fmt: skip
-    sagemaker.create_endpoint_config(EndpointConfigName="search", ProductionVariants=[variant])
-    sagemaker.create_endpoint(EndpointName="search", EndpointConfigName="search")
+    create_model(sagemaker, "search-scorer", register_model(binary_model_dir))
+    create_endpoint(sagemaker, "search", "search-scorer")
     local_aws.app.endpoints.wait_ready("sa-east-1", "search", timeout=120)  # type: ignore[union-attr]
     rows = samples.csv_batch(4, 9, 6)
 

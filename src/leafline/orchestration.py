@@ -178,13 +178,13 @@ def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
     from leafline.validation.validate import validate_output
 
     request = plan["requests"]["create_transform_job"]
-    previous = _previous_run(storage, plan)
+    previous_id, previous_report = _previous_run(storage, plan)
     with tempfile.TemporaryDirectory(prefix="leafline-validate-") as workdir:
         model_dir = fetch_model(plan["model_package"]["model_data_url"], storage, Path(workdir))
-        spec = ValidationSpec.from_request(request, model_dir=model_dir, previous_report=previous[1])
+        spec = ValidationSpec.from_request(request, model_dir=model_dir, previous_report=previous_report)
         report = validate_output(spec, storage)
         if report.data.get("drift") is not None:
-            report.data["drift"]["previous_run_id"] = previous[0]
+            report.data["drift"]["previous_run_id"] = previous_id
         local = Path(workdir) / "report.json"
         report.write(local)
         uri = report_uri(plan)
@@ -219,21 +219,19 @@ def record_run(
     from leafline.runs.measures import run_cost, run_totals
     from leafline.runs.record import build_record
 
-    spec = plan["spec"]
-    output = plan["requests"]["create_transform_job"]["TransformOutput"]["S3OutputPath"]
+    spec, request = plan["spec"], plan["requests"]["create_transform_job"]
+    output = request["TransformOutput"]["S3OutputPath"]
     report_location = report_uri(plan)
     report = json.loads(storage.read_bytes(report_location)) if storage.exists(report_location) else None
     run = {key: plan[key] for key in ("run_id", "run_date", "trigger", "model_package", "settings")}
     run.update({key: spec[key] for key in ("project_id", "experiment_id", "instance_type", "instance_count")})
-    request = plan["requests"]["create_transform_job"]
     totals = run_totals(storage, request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], output, report)
     index = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"]))
     outputs = {"output_uri": output, "report_uri": report_location if report else None,
                "record_uri": index.record_uri(plan)}  # fmt: skip
     cost = run_cost(spec["instance_type"], spec["instance_count"], job)
     record = build_record(run=run, job=job, report=report, totals=totals, cost=cost, links=links, outputs=outputs)
-    index.write(record)
-    storage.publish_bytes(json.dumps(record, indent=2, default=str).encode(), join_uri(run_folder(plan), "run.json"))
+    index.write(record, also=[join_uri(run_folder(plan), "run.json")])
     return record
 
 

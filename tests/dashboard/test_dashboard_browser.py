@@ -31,7 +31,10 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def dashboard(demo_runs: tuple[Path, str, str], tmp_path: Path) -> Iterator[str]:
-    runs = demo_runs[0] / "local-aws" / "s3" / "leafline-demo" / "leafline-demo" / "runs"
+    from leafline.demo.run import REPO_DAG, local_runs_folder
+    from leafline.jobspec import load_spec
+
+    runs = local_runs_folder(demo_runs[0], load_spec(REPO_DAG.with_name("leafline-spec.toml")))
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "leafline", "dashboard", "--runs", str(runs), "--port",

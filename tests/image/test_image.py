@@ -33,17 +33,9 @@ def built() -> tuple[Engine, Build]:
         pytest.skip(f"no container engine to build the image with: {exc}")
 
 
-def readable(model_dir: Path, target: Path) -> Path:
-    """A copy the image's non-root user may read (pytest's temporary folders are private to their owner)."""
-    shutil.copytree(model_dir, target)
-    for path in [target, *target.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return target
-
-
 @pytest.fixture(scope="module")
 def model_dir(binary_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return readable(binary_model_dir, tmp_path_factory.mktemp("image") / "model")
+    return container.readable_model_dir(binary_model_dir, tmp_path_factory.mktemp("image"))
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +80,11 @@ def test_compiled_code_for_another_cpu_falls_back_to_lightgbm(
     if os.geteuid() != 0:
         pytest.skip("reaching a container with no network needs root (nsenter into its network namespace)")
     engine, build = built
-    model = readable(binary_model_dir, tmp_path / "model")
-    manifest = artifacts.manifest_path(model)  # as if compiled on a Graviton instance
+    private = tmp_path / "model"
+    shutil.copytree(binary_model_dir, private)
+    manifest = artifacts.manifest_path(private)  # as if compiled on a Graviton instance
     manifest.write_text(manifest.read_text().replace(f'"{artifacts.machine_arch()}"', '"aarch64"'))
+    model = container.readable_model_dir(private, tmp_path / "readable")
     started = container.start(engine, build.image, model, SAGEMAKER_ENV)
     try:
         started.wait_ready()

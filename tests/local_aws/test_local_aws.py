@@ -22,11 +22,9 @@ from botocore.exceptions import ClientError
 from leafline import samples
 from leafline.cli import main
 from leafline.local_aws.server import LocalAws
-from tests.dags.conftest import ROOT
+from tests.local_aws.helpers import BUCKET, SPEC, create_endpoint, create_model, register_model
 from tests.transform.helpers import FAKE_CONTAINER
 
-SPEC = str(ROOT / "dags" / "leafline-spec.toml")
-BUCKET = "leafline-demo"
 INPUT = "s3://leafline-demo/jobs/input/"
 
 
@@ -47,17 +45,10 @@ def _children(pid: int) -> set[int]:
 @pytest.fixture
 def registered(local_aws: LocalAws, binary_model_dir: Path) -> dict[str, Any]:
     """The binary model packaged and registered (Approved) in local AWS, and a model created from it."""
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
-    assert main(["package", str(binary_model_dir), "--spec", SPEC]) == 0
-    assert main(["register", "--spec", SPEC]) == 0
+    arn = register_model(binary_model_dir)
     sagemaker = boto3.client("sagemaker")
-    arn = sagemaker.list_model_packages(ModelPackageGroupName="leafline-demo")["ModelPackageSummaryList"][0][
-        "ModelPackageArn"
-    ]
-    role = "arn:aws:iam::123456789012:role/leafline-scoring"
-    sagemaker.create_model(ModelName="scorer", ExecutionRoleArn=role, Containers=[{"ModelPackageName": arn}])
-    return {"s3": s3, "sagemaker": sagemaker, "package_arn": arn, "aws": local_aws}
+    create_model(sagemaker, "scorer", arn)
+    return {"s3": boto3.client("s3"), "sagemaker": sagemaker, "package_arn": arn, "aws": local_aws}
 
 
 def _job(name: str, **extra: Any) -> dict[str, Any]:
@@ -152,13 +143,8 @@ def test_stop_transform_job_stops_it_and_its_container(
 def test_a_model_from_an_unapproved_version_is_refused_until_approved(
     local_aws: LocalAws, binary_model_dir: Path
 ) -> None:
-    boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
-    assert main(["package", str(binary_model_dir), "--spec", SPEC]) == 0
-    assert main(["register", "--spec", SPEC, "--set", "auto_approve=false"]) == 0
+    arn = register_model(binary_model_dir, "auto_approve=false")
     sagemaker = boto3.client("sagemaker")
-    arn = sagemaker.list_model_packages(ModelPackageGroupName="leafline-demo")["ModelPackageSummaryList"][0][
-        "ModelPackageArn"
-    ]
     request = {"ModelName": "gated", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
                "Containers": [{"ModelPackageName": arn}]}  # fmt: skip
 
@@ -178,12 +164,7 @@ def test_an_endpoint_serves_the_model_through_invoke_endpoint(
 
     sagemaker, aws = registered["sagemaker"], registered["aws"]
     runtime = boto3.client("sagemaker-runtime")
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="search-config",
-        ProductionVariants=[{"VariantName": "main", "ModelName": "scorer", "InitialInstanceCount": 1,
-                             "InstanceType": "ml.m5.large"}],
-    )  # fmt: skip
-    sagemaker.create_endpoint(EndpointName="search", EndpointConfigName="search-config")
+    create_endpoint(sagemaker, "search", "scorer")
     aws.app.endpoints.wait_ready("sa-east-1", "search", timeout=120)
     assert sagemaker.describe_endpoint(EndpointName="search")["EndpointStatus"] == "InService"
     rows = samples.csv_batch(5, 3, 6)
@@ -245,18 +226,10 @@ def test_the_command_keeps_state_in_a_folder_and_leaves_no_process_behind(
     state = tmp_path / "state"
     process, url = _start_command(command, state)
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
-    assert main(["package", str(binary_model_dir), "--spec", SPEC]) == 0
-    assert main(["register", "--spec", SPEC]) == 0
-    arn = sagemaker.list_model_packages(ModelPackageGroupName="leafline-demo")["ModelPackageSummaryList"][0][
-        "ModelPackageArn"
-    ]
-    sagemaker.create_model(ModelName="scorer", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
-                           Containers=[{"ModelPackageName": arn}])  # fmt: skip
-    variant = {"VariantName": "main", "ModelName": "scorer", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
-    sagemaker.create_endpoint(EndpointName="search", EndpointConfigName="c")
+    sagemaker = boto3.client("sagemaker")
+    arn = register_model(binary_model_dir)
+    create_model(sagemaker, "scorer", arn)
+    create_endpoint(sagemaker, "search", "scorer")
     while sagemaker.describe_endpoint(EndpointName="search")["EndpointStatus"] == "Creating":
         time.sleep(0.1)  # the endpoint's server starting in the other process
     assert _children(process.pid), "the endpoint runs a server process"

@@ -7,7 +7,7 @@ instead of stopping the others from being read.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +34,12 @@ class RunsIndex:
     def record_uri(self, record: Mapping[str, Any]) -> str:
         return join_uri(self.uri, f"{record['run_date']}/{safe_name(str(record['run_id']))}.json")
 
-    def write(self, record: Mapping[str, Any]) -> str:
+    def write(self, record: Mapping[str, Any], also: Sequence[str] = ()) -> str:
+        """Into the index (its URI is returned), and the same bytes to each of `also` (beside the outputs)."""
         uri = self.record_uri(record)
-        self.storage.publish_bytes(json.dumps(record, indent=2, default=str).encode(), uri)
+        body = json.dumps(record, indent=2, default=str).encode()
+        for target in (uri, *also):
+            self.storage.publish_bytes(body, target)
         return uri
 
     def load(self) -> LoadedRuns:

@@ -135,10 +135,13 @@ def build_record(
 
 def transform_record(
     request: Mapping[str, Any], describe: Mapping[str, Any], metrics: Mapping[str, Any], model: Mapping[str, Any],
-    *, run_date: str, project_id: str, cost: Mapping[str, Any] | None,
+    *, run_date: str, project_id: str,
 ) -> dict[str, Any]:  # fmt: skip
     """The record of a `leafline transform` run: the emulator's Describe and metrics, no validation."""
+    from leafline.runs.measures import run_cost
+
     resources = request.get("TransformResources", {})
+    cost = run_cost(resources.get("InstanceType", ""), int(resources.get("InstanceCount", 1)), describe)
     settings = {key: metrics.get("settings", {}).get(key) for key in ("MaxConcurrentTransforms", "MaxPayloadInMB")}
     run = {"run_id": request.get("TransformJobName"), "run_date": run_date, "trigger": "transform",
            "project_id": project_id, "experiment_id": None, "model_package": dict(model),

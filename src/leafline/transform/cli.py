@@ -71,17 +71,14 @@ def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, mode
     from datetime import date
 
     from leafline.runs.index import RunsIndex
-    from leafline.runs.measures import run_cost
     from leafline.runs.record import transform_record
     from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
 
     info = read_model_info(model_dir / MODEL_FILE_NAME)
-    resources = request.get("TransformResources", {})
     record = transform_record(
         request, result.describe, result.metrics,
         {"model_data_url": args.model_data or str(model_dir), "artifact_sha256": info.sha256, "version": None},
         run_date=args.run_date or date.today().isoformat(), project_id=args.project,
-        cost=run_cost(resources.get("InstanceType", ""), int(resources.get("InstanceCount", 1)), result.describe),
     )  # fmt: skip
     uri = RunsIndex(Storage(), args.runs).write(record)
     print(f"run record: {uri}", file=sys.stderr)
