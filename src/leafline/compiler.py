@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 BACKEND = "lleaves"
 SYMBOL = "leafline_predict"
 TOLERANCE = 1e-9  # far inside the 1e-5 promise: a compiled model either matches or is not used
-PROBE_ROWS_STORED = 16
+PROBE_ROWS_STORED = 17  # len(EDGE_VALUES): every edge value, in every feature
 _TARGET_CPU = {"x86_64": "x86-64-v2", "aarch64": "generic"}
 # Objectives whose output transform lleaves implements; anything else stays on LightGBM.
 _SUPPORTED_OBJECTIVES = frozenset({
@@ -74,8 +76,9 @@ def compile_model_dir(model_dir: Path) -> CompileResult:
     path = model_dir / MODEL_FILE_NAME
     try:
         info = read_model_info(path)
-    except ModelLoadError as exc:
-        raise UsageError(exc.message) from None
+    except ModelLoadError as exc:  # no file is a usage error (2); a file that is no usable model fails (1)
+        raise (CompileError if path.is_file() else UsageError)(exc.message) from None
+    check_lightgbm_loads(info.path)
     reason = unsupported_reason(info)
     if reason is not None:
         return CompileResult(info, None, reason, 0.0, None)
@@ -89,14 +92,18 @@ def compile_model_dir(model_dir: Path) -> CompileResult:
         _build_library(info, library, arch)
     except (ValueError, RuntimeError, AssertionError) as exc:  # the backend's own refusals
         return CompileResult(info, None, f"the {BACKEND} backend cannot compile it ({exc})", 0.0, None)
-    rows = probe_rows(info)
-    expected = _lightgbm_predict(info, rows)
-    actual = CompiledPredictor(library, SYMBOL, info.num_features, info.output_columns, workers=1).predict(rows, 1)
-    diff = float(_max_abs_diff(expected, actual))
+    try:  # a library nothing vouches for is never left behind
+        rows = probe_rows(info)
+        expected = _lightgbm_predict(info, rows)
+        predictor = CompiledPredictor(library, SYMBOL, info.num_features, info.output_columns, workers=1)
+        diff = float(_max_abs_diff(expected, predictor.predict(rows, 1)))
+    except BaseException:
+        library.unlink(missing_ok=True)
+        raise
     if not diff <= TOLERANCE:
         library.unlink()
         return CompileResult(info, None, f"compiled model differs from LightGBM by {diff:.3g}", 0.0, diff)
-    stored = rows[:PROBE_ROWS_STORED]
+    stored = rows[:PROBE_ROWS_STORED]  # the edge rows
     artifacts.write_entry(
         model_dir,
         artifacts.ArtifactEntry(
@@ -112,6 +119,23 @@ def compile_model_dir(model_dir: Path) -> CompileResult:
         ),
     )
     return CompileResult(info, library, "", time.perf_counter() - started, diff)
+
+
+def check_lightgbm_loads(path: Path, timeout_s: float = 300.0) -> None:
+    """Load the model with LightGBM in a child process before this one trusts LightGBM with it: on some
+    damaged files LightGBM aborts or segfaults instead of raising, which would take this process along."""
+    script = "import sys, lightgbm; lightgbm.Booster(model_file=sys.argv[1])"
+    try:
+        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                              timeout=timeout_s, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise CompileError(f"{path}: LightGBM did not finish loading the model in {timeout_s:g} s") from None
+    if done.returncode == 0:
+        return
+    fatal = [line for line in done.stderr.splitlines() + done.stdout.splitlines() if "[Fatal]" in line]
+    said = f": {fatal[0].split('[Fatal]', 1)[1].strip()[:200]}" if fatal else ""
+    how = f"was killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0 else "failed"
+    raise CompileError(f"{path}: LightGBM cannot load this model (loading it {how}{said})")
 
 
 def _build_library(info: ModelInfo, library: Path, arch: str) -> None:
@@ -140,9 +164,11 @@ def _build_library(info: ModelInfo, library: Path, arch: str) -> None:
 
 
 def probe_rows(info: ModelInfo, rows: int = 2000, seed: int = 7) -> npt.NDArray[np.float64]:
-    """Rows that visit every kind of branch: each feature's own range from the model header, with
-    missing values, exact and tiny zeros, negatives, values past both ends, and category codes seen and
-    unseen."""
+    """Rows that visit every kind of branch, edge rows first (they are the ones stored for the start-up
+    check): each edge value LightGBM special-cases in every feature; then every numerical split threshold
+    with its two neighbouring doubles; then random rows over each feature's range from the model header,
+    with missing values, exact and tiny zeros, negatives, values past both ends, and category codes seen
+    and unseen."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -159,11 +185,100 @@ def probe_rows(info: ModelInfo, rows: int = 2000, seed: int = 7) -> npt.NDArray[
             column[negative] = -np.abs(column[negative]) - 1.0
         column[rng.random(rows) < 0.1] = np.nan
         column[rng.random(rows) < 0.05] = 0.0
-        # LightGBM treats |x| <= 1e-35 as zero; a compiler that tests `== 0` diverges only there.
         tiny = rng.random(rows) < 0.03
-        column[tiny] = rng.choice([1e-36, -1e-36, 1e-40, -5e-324, -0.0], size=int(tiny.sum()))
+        column[tiny] = rng.choice(EDGE_VALUES, size=int(tiny.sum()))
         columns.append(column)
-    return np.ascontiguousarray(np.column_stack(columns))
+    random_rows = np.column_stack(columns)
+    edge_rows = np.repeat(np.array(EDGE_VALUES, dtype=np.float64)[:, None], info.num_features, axis=1)
+    split_rows = _split_rows(info, random_rows, rng)
+    return np.ascontiguousarray(np.vstack([edge_rows, split_rows, random_rows]))
+
+
+# What LightGBM treats specially: missing, the two zeros, |x| <= kZeroThreshold (its float 1e-35 as a
+# double) and the doubles either side of it, subnormals, and the smallest normal doubles.
+_ZERO_THRESHOLD = 1.0000000180025095e-35
+EDGE_VALUES = (
+    math.nan, 0.0, -0.0, _ZERO_THRESHOLD, -_ZERO_THRESHOLD,
+    math.nextafter(_ZERO_THRESHOLD, math.inf), -math.nextafter(_ZERO_THRESHOLD, math.inf),
+    math.nextafter(_ZERO_THRESHOLD, 0.0), -math.nextafter(_ZERO_THRESHOLD, 0.0),
+    1e-36, -1e-36, 5e-324, -5e-324, 2.2250738585072014e-308, -2.2250738585072014e-308, 1e-40, -1e-40,
+)  # fmt: skip
+_MAX_SPLIT_NODES = 30_000  # 3 rows each; a bigger model gets a random sample of its nodes
+
+
+@dataclass(frozen=True)
+class _Tree:
+    features: list[int]
+    thresholds: list[float]
+    decision_types: list[int]
+    left: list[int]
+    right: list[int]
+
+
+def _split_rows(info: ModelInfo, base: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """For each numerical split: rows that reach that node (every numerical split above it satisfied) with
+    its feature on the threshold and on the doubles just below and above it, where `x <= threshold`
+    changes side. Features the path does not constrain come from the random rows."""
+    import numpy as np
+
+    trees = _trees(info.path)
+    total = sum(len(tree.features) for tree in trees)
+    keep = min(1.0, _MAX_SPLIT_NODES / total) if total else 0.0
+    rows: list[npt.NDArray[np.float64]] = []
+    for tree in trees:
+        stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})] if tree.features else []
+        while stack:
+            node, box = stack.pop()
+            feature, threshold = tree.features[node], tree.thresholds[node]
+            left_box = right_box = box
+            if not tree.decision_types[node] & 1:  # bit 0 set: a categorical split, not constrained here
+                if keep >= 1.0 or rng.random() < keep:
+                    row = base[rng.integers(len(base))].copy()
+                    for constrained, (low, high) in box.items():
+                        row[constrained] = _inside(low, high)
+                    for value in (threshold, math.nextafter(threshold, -math.inf), math.nextafter(threshold, math.inf)):
+                        row[feature] = value
+                        rows.append(row.copy())
+                low, high = box.get(feature, (-math.inf, math.inf))
+                left_box = {**box, feature: (low, min(high, threshold))}
+                right_box = {**box, feature: (max(low, threshold), high)}
+            for child, child_box in ((tree.left[node], left_box), (tree.right[node], right_box)):
+                if child >= 0:  # negative: a leaf
+                    stack.append((child, child_box))
+    return np.array(rows, dtype=np.float64).reshape(-1, info.num_features)
+
+
+def _inside(low: float, high: float) -> float:
+    """A value x with low < x <= high (the side of each split above a node that leads to it)."""
+    if math.isinf(low) and math.isinf(high):
+        return 0.5
+    if math.isinf(low):
+        return high - max(1.0, abs(high))
+    if math.isinf(high):
+        return low + max(1.0, abs(low))
+    middle = low + (high - low) / 2
+    return middle if low < middle <= high else high
+
+
+def _trees(path: Path) -> list[_Tree]:
+    trees: list[_Tree] = []
+    fields: dict[str, list[str]] = {}
+    wanted = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key in wanted:
+            fields[key] = value.split()
+        elif key == "Tree" or line == "end of trees":
+            if all(name in fields for name in wanted):
+                trees.append(_Tree(
+                    [int(v) for v in fields["split_feature"]], [float(v) for v in fields["threshold"]],
+                    [int(v) for v in fields["decision_type"]], [int(v) for v in fields["left_child"]],
+                    [int(v) for v in fields["right_child"]],
+                ))  # fmt: skip
+            fields = {}
+            if line == "end of trees":
+                break
+    return trees
 
 
 def _feature_ranges(path: Path, num_features: int) -> list[tuple[float, float, list[int]]]:

@@ -16,7 +16,7 @@ import pytest
 
 from leafline.image import container
 from leafline.image.build import Build, build_image
-from leafline.image.engine import Engine, EngineError, find_engine
+from leafline.image.engine import Engine, EngineError, find_engine, missing_podman_packages
 from leafline.serving import artifacts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,13 @@ def built() -> tuple[Engine, Build]:
         return engine, build_image(engine, ROOT, WORK)
     except EngineError as exc:  # no engine, or no way to get a base image: not a failure of the image
         pytest.skip(f"no container engine to build the image with: {exc}")
+
+
+def test_podman_has_every_package_the_image_is_run_with(built: tuple[Engine, Build]) -> None:
+    """`--init` needs catatonit and a published port slirp4netns, which podman only Recommends."""
+    engine, _ = built
+    if engine.name == "podman":
+        assert missing_podman_packages() == []
 
 
 @pytest.fixture(scope="module")

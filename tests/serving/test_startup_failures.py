@@ -41,6 +41,15 @@ def test_corrupt_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     code, events = _serve_until_exit({"LEAFLINE_MODEL_DIR": str(tmp_path)})
     failure = [e for e in events if e.get("level") == "error"]
     assert code == 1 and len(failure) == 1
+    assert f"{tmp_path / 'model.txt'}: the model file is truncated" in str(failure[0]["error"])
+
+
+def test_a_model_lightgbm_refuses_exits_non_zero_with_lightgbms_reason(tmp_path: Path) -> None:
+    text = "tree\nversion=v4\nmax_feature_idx=3\n\nTree=0\nnum_leaves=1\nleaf_value=banana\n\nend of trees\n"
+    (tmp_path / "model.txt").write_text(text)
+    code, events = _serve_until_exit({"LEAFLINE_MODEL_DIR": str(tmp_path)})
+    failure = [e for e in events if e.get("level") == "error"]
+    assert code == 1 and len(failure) == 1
     assert "LightGBM cannot load the model" in str(failure[0]["error"])
 
 

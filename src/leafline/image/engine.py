@@ -20,7 +20,12 @@ from pathlib import Path
 from leafline.errors import LeaflineError
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-PODMAN_PACKAGES = ("podman", "buildah", "runc", "debootstrap")
+# Every Debian package the podman engine runs, each with a file it installs. catatonit (`--init`) and
+# slirp4netns (a published port) are only Recommends of podman, which `--no-install-recommends` skips.
+PODMAN_PACKAGES = {
+    "podman": "podman", "buildah": "buildah", "runc": "runc", "debootstrap": "debootstrap",
+    "catatonit": "/usr/libexec/podman/catatonit", "slirp4netns": "slirp4netns",
+}  # fmt: skip
 NPROC_CEILING = 32768  # the runtime's nproc hard limit on these machines is lower than the shell's
 
 
@@ -61,15 +66,20 @@ def can_install_packages() -> bool:
     return shutil.which("apt-get") is not None and os.geteuid() == 0
 
 
-def install_podman() -> None:
+def missing_podman_packages() -> list[str]:
+    return [package for package, program in PODMAN_PACKAGES.items()
+            if not (Path(program).is_file() if program.startswith("/") else shutil.which(program))]  # fmt: skip
+
+
+def install_podman(packages: list[str]) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PODMAN_PACKAGES]
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode == 0:
         return
     subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
     done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise EngineError(f"apt-get could not install {' '.join(PODMAN_PACKAGES)}: {done.stderr.strip()[-500:]}")
+        raise EngineError(f"apt-get could not install {' '.join(packages)}: {done.stderr.strip()[-500:]}")
 
 
 def find_engine(workdir: Path, install: bool = False, environ: Mapping[str, str] | None = None) -> Engine:
@@ -80,11 +90,12 @@ def find_engine(workdir: Path, install: bool = False, environ: Mapping[str, str]
         return Engine("docker")
     if wanted == "docker":
         raise EngineError("LEAFLINE_ENGINE=docker but no docker daemon answers `docker info`")
-    if shutil.which("podman") is None or shutil.which("runc") is None:
+    missing = missing_podman_packages()
+    if missing:
         if not (install and can_install_packages()):
-            raise EngineError("no docker daemon and no podman: install Debian's podman, buildah, runc and "
-                              "debootstrap (apt-get, as root), or start a docker daemon")  # fmt: skip
-        install_podman()
+            raise EngineError(f"no docker daemon, and podman lacks Debian's {', '.join(missing)}: install "
+                              f"{' '.join(PODMAN_PACKAGES)} (apt-get, as root), or start a docker daemon")  # fmt: skip
+        install_podman(missing)
     return Engine("podman", podman_environment(workdir), workdir)
 
 

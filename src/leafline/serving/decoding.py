@@ -2,7 +2,8 @@
 
 Shapes accepted (one record = one row of features; missing values are empty CSV fields, NaN, or JSON
 null / absent keys):
-- text/csv: one record per line, no header; blank lines are not records; RFC 4180 quoting.
+- text/csv: one record per line, no header; RFC 4180 quoting. Blank lines are not records, except for a
+  one-feature model, where a blank line is a record whose value is missing (leafline.serving.records).
 - application/jsonlines: one record per line, each a JSON array of numbers, an object
   {"features": [...]}, or an object keyed by the model's feature names.
 - application/json: a JSON array of such records, or {"instances": [...]}; a flat array of numbers
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON
+from leafline.serving.records import blank_lines_are_records
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,6 +37,10 @@ def warm_up() -> None:
 
 
 def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1) -> Matrix:
+    if fmt == CSV and blank_lines_are_records(len(feature_names)):
+        if not body:
+            raise InvalidInputError("empty body: no records to score")
+        return decode_csv(body, len(feature_names), threads)
     if not body.strip():
         raise InvalidInputError("empty body: no records to score")
     if fmt == CSV:
@@ -56,6 +62,7 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
         table = pacsv.read_csv(
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=threads > 1, block_size=4 * 2**20),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=not blank_lines_are_records(num_features)),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -89,7 +96,8 @@ def _float_values(array: Any) -> Any:
 def _diagnose_csv(body: bytes, num_features: int, fallback: str) -> InvalidInputError:
     """Find the first bad line and column; only runs after the fast parser refused the body."""
     text = body.decode("utf-8", errors="replace")
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    for line_number, raw in enumerate(text.split("\n"), start=1):  # "\n" only, as the parser splits
+        line = raw.removesuffix("\r")
         if not line.strip():
             continue
         fields = next(csv.reader([line]))

@@ -29,6 +29,10 @@ _ENTRY = ctypes.CFUNCTYPE(
     ctypes.c_int32,  # one past the last row
 )
 
+# LightGBM's kZeroThreshold (the float 1e-35 widened to double). Before any tree sees a dense row, LightGBM
+# drops every value with |x| <= this, so the trees see exactly 0.0; a compiled model must see the same.
+ZERO_THRESHOLD = 1.0000000180025095e-35
+
 
 class Predictor(Protocol):
     name: str
@@ -86,7 +90,7 @@ class CompiledPredictor:
         import numpy as np
 
         rows = matrix.shape[0]
-        data = np.ascontiguousarray(matrix, dtype=np.float64)
+        data = as_lightgbm_sees_it(np.ascontiguousarray(matrix, dtype=np.float64))
         shape = (rows,) if self._output_columns == 1 else (rows, self._output_columns)
         out = np.empty(shape, dtype=np.float64)
         data_ptr = data.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
@@ -102,3 +106,16 @@ class CompiledPredictor:
         for future in futures:
             future.result()
         return out
+
+
+def as_lightgbm_sees_it(data: Matrix) -> Matrix:
+    """The rows with every nonzero |x| <= ZERO_THRESHOLD (subnormals, +-1e-35) made 0.0, as LightGBM's
+    predictor does before the trees; a copy only when there is one (~0.6 ms to look in a 6 MB batch).
+    NaN stays NaN, and -0.0 is left alone: it compares and truncates exactly as 0.0 does."""
+    import numpy as np
+
+    tiny = np.less_equal(np.abs(data), ZERO_THRESHOLD)
+    tiny &= data != 0.0  # exact zeros are already what the trees must see; skip the copy for them
+    if not tiny.any():
+        return data
+    return np.where(tiny, 0.0, data)

@@ -30,11 +30,15 @@ class RecordCodec:
 
     content_type: str
     whole_body: bool  # SplitType None with JSON: the body is one JSON document, one record
+    blank_lines_are_records: bool = False  # a one-feature model's missing value (leafline.serving.records)
 
     def decode(self, body: bytes) -> list[Any]:
         text = body.decode("utf-8")
         if self.content_type == "text/csv":
-            return [row for row in csv.reader(io.StringIO(text)) if row]
+            rows = csv.reader(io.StringIO(text))
+            if self.blank_lines_are_records:
+                return [row or [""] for row in rows]
+            return [row for row in rows if row]
         if self.whole_body:
             return [json.loads(text)]
         return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -112,7 +116,13 @@ class RecordProcessor:
 
 
 def build_processor(
-    settings: DataProcessing, content_type: str | None, accept: str | None, *, split_lines: bool, inclusive: bool
+    settings: DataProcessing,
+    content_type: str | None,
+    accept: str | None,
+    *,
+    split_lines: bool,
+    inclusive: bool,
+    blank_lines_are_records: bool = False,
 ) -> RecordProcessor | None:
     """None when DataProcessing is the identity: payloads and responses then pass through as bytes."""
     if settings.is_identity:
@@ -120,4 +130,5 @@ def build_processor(
     in_type = (content_type or "").split(";")[0].strip()
     out_type = (accept or in_type).split(";")[0].strip()
     whole = not split_lines
-    return RecordProcessor(settings, RecordCodec(in_type, whole), RecordCodec(out_type, whole), inclusive)
+    in_codec = RecordCodec(in_type, whole, blank_lines_are_records)
+    return RecordProcessor(settings, in_codec, RecordCodec(out_type, whole), inclusive)

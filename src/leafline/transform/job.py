@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from leafline.server_process import ServerProcess
+from leafline.serving.errors import ModelLoadError
+from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
+from leafline.serving.records import blank_lines_are_records
 from leafline.transform import instances as inst
 from leafline.transform.dataprocessing import DataProcessingError, RecordProcessor, build_processor
 from leafline.transform.invoker import InvocationError, InvocationSettings, Invoker
@@ -177,6 +180,7 @@ class _JobContext:
     progress: JobProgress
     stop: threading.Event
     kms_key_id: str | None
+    blank_lines_are_records: bool = False
 
 
 class _InstanceRunner:
@@ -229,7 +233,8 @@ class _InstanceRunner:
                 for payload in payloads(stream, split_lines=request.split_lines,
                                         single_record=strategy == "SingleRecord",
                                         max_bytes=self.job.settings.max_payload_bytes,
-                                        gzip_input=request.gzip_input):  # fmt: skip
+                                        gzip_input=request.gzip_input,
+                                        blank_lines_are_records=self.job.blank_lines_are_records):  # fmt: skip
                     if writer.failed or self.job.stop.is_set():
                         break
                     body = payload.body
@@ -324,7 +329,7 @@ def run_transform_job(
         return _finished(describe, "Failed", f"AlgorithmError: {exc}", {"logs": str(log_dir)}, [])
     ready_s = time.perf_counter() - start
     try:
-        return _run_on(parsed, servers, inputs, storage, stop, progress, describe, options,
+        return _run_on(parsed, model.model_dir, servers, inputs, storage, stop, progress, describe, options,
                        {"logs": str(log_dir), "instances_ready_s": round(ready_s, 3)})  # fmt: skip
     finally:
         for server in servers:
@@ -333,6 +338,7 @@ def run_transform_job(
 
 def _run_on(
     request: TransformRequest,
+    model_dir: Path,
     servers: list[ServerProcess],
     inputs: list[InputObject],
     storage: Storage,
@@ -351,10 +357,13 @@ def _run_on(
         "MaxPayloadInMB": settings.max_payload_mb.value,
         "BatchStrategy": settings.batch_strategy.value,
     })  # fmt: skip
+    blanks = blank_lines_are_records(_feature_count(model_dir), request.content_type or "",
+                                     not request.data_processing.input_filter.is_root)  # fmt: skip
     processor = build_processor(request.data_processing, request.content_type, request.accept,
-                                split_lines=request.split_lines, inclusive=options.slice_end_inclusive)  # fmt: skip
+                                split_lines=request.split_lines, inclusive=options.slice_end_inclusive,
+                                blank_lines_are_records=blanks)  # fmt: skip
     kms = request.raw["TransformOutput"].get("KmsKeyId")
-    job = _JobContext(request, settings, storage, processor, progress, stop, kms)
+    job = _JobContext(request, settings, storage, processor, progress, stop, kms, blanks)
     assignments = _spread(inputs, len(servers))
     outcomes = {obj.uri: FileOutcome(obj.uri, join_uri(request.output_path, obj.relative_key + ".out"), index)
                 for index, objs in enumerate(assignments) for obj in objs}  # fmt: skip
@@ -387,6 +396,15 @@ def _list_inputs(request: TransformRequest, storage: Storage) -> list[InputObjec
     if request.input_is_manifest:
         return storage.list_manifest(request.input_uri)
     return storage.list_prefix(request.input_uri)
+
+
+def _feature_count(model_dir: Path) -> int | None:
+    """The model's feature count, which says what a record is; None when the directory has no model.txt
+    (another container's own model) or one the server could not load either."""
+    try:
+        return read_model_info(model_dir / MODEL_FILE_NAME).num_features
+    except ModelLoadError:
+        return None
 
 
 def _spread(inputs: list[InputObject], count: int) -> list[list[InputObject]]:

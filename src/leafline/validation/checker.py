@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from leafline.serving.records import blank_lines_are_records
 from leafline.transform.jsonpath import JsonPathError
 from leafline.transform.storage import InputObject, Storage
 from leafline.validation.expectations import Expectations
@@ -100,7 +101,7 @@ class OutputParser:
     def _csv_structured(self, line: bytes, record: bytes, number: int, result: FileResult) -> list[float] | None:
         try:
             row = next(csv.reader([line.decode("utf-8")]), [])
-            source = next(csv.reader([record.decode("utf-8")]), [])
+            source = next(csv.reader([record.decode("utf-8")]), None) or [""]  # a blank record: one empty field
         except (UnicodeDecodeError, csv.Error) as exc:
             result.problem("parse", number, f"not a CSV record ({exc})")
             return None
@@ -174,15 +175,18 @@ def check_file(
     summary: Callable[[int], ScoreSummary],
 ) -> FileResult:
     result = FileResult(obj.uri, output_uri or "")
+    info = expectations.info
+    features = info.num_features if info is not None else None
+    blanks = blank_lines_are_records(features, spec.content_type, not spec.input_filter.is_root)
     if output_uri is None:
         result.problem("outputs_present", None, f"{obj.uri} has no .out (expected {obj.relative_key}.out)")
-        result.input_records = sum(1 for _ in input_records(storage, obj.uri, spec.gzip_input))
+        result.input_records = sum(1 for _ in input_records(storage, obj.uri, spec.gzip_input, blanks))
         return result
     parser = OutputParser(spec, expectations)
     reservoir = Reservoir(spec.sample, obj.relative_key)
     numbers: list[int] = []
     rows: list[list[float]] = []
-    pairs = zip_longest(input_records(storage, obj.uri, spec.gzip_input), _outputs(storage, output_uri, spec))
+    pairs = zip_longest(input_records(storage, obj.uri, spec.gzip_input, blanks), _outputs(storage, output_uri, spec))
     for number, (record, line) in enumerate(pairs, start=1):
         result.input_records += record is not None
         result.output_records += line is not None

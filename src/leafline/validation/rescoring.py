@@ -24,7 +24,7 @@ class Rescorer:
     def features(self, record: bytes, content_type: str, input_filter: JsonPath, inclusive: bool) -> list[float]:
         """One input record as the container saw it (after InputFilter), as floats; empty fields are missing."""
         text = record.decode("utf-8")
-        value: Any = next(csv.reader([text])) if content_type == "text/csv" else json.loads(text)
+        value: Any = (next(csv.reader([text]), None) or [""]) if content_type == "text/csv" else json.loads(text)
         value = input_filter.apply(value, slice_end_inclusive=inclusive)
         if isinstance(value, dict):
             value = [value.get(name) for name in self._names]

@@ -23,12 +23,13 @@ def lines(stream: IO[bytes]) -> Iterator[bytes]:
         yield rest[:-1] if rest.endswith(b"\r") else rest
 
 
-def input_records(storage: Storage, uri: str, gzip_input: bool) -> Iterator[bytes]:
-    """The records the container scored: non-blank lines, as the server counts them."""
+def input_records(storage: Storage, uri: str, gzip_input: bool, blanks_count: bool = False) -> Iterator[bytes]:
+    """The records the container scored, as the server and the splitter count them
+    (leafline.serving.records): non-empty lines, or every line for a one-feature model."""
     with storage.open_read(uri) as raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gzip_input else raw  # type: ignore[assignment]
         for line in lines(stream):
-            if line.strip():
+            if line or blanks_count:
                 yield line
 
 
