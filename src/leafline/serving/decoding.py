@@ -15,11 +15,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON
-from leafline.serving.records import blank_lines_are_records
+from leafline.serving.records import blank_lines_are_records, count_records
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,6 +70,8 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
         raise _diagnose_csv(body, num_features, str(exc)) from None
     if table.num_rows == 0:
         raise InvalidInputError("empty body: no records to score")
+    if b"\r" in body and table.num_rows != count_records(body, blank_lines_are_records(num_features)):
+        raise _lone_carriage_return(body)
     matrix = np.empty((table.num_rows, num_features), dtype=np.float64)
     row = 0
     for batch in table.to_batches():
@@ -91,6 +94,14 @@ def _float_values(array: Any) -> Any:
         return data
     bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little", count=array.offset + len(array))
     return np.where(bits[array.offset :].astype(bool), data, np.nan)
+
+
+def _lone_carriage_return(body: bytes) -> InvalidInputError:
+    """The parser ends a line at a lone "\r" too, Batch Transform only at "\n": refuse rather than answer
+    more records than were sent."""
+    found = re.search(rb"\r(?!\n)", body)
+    line = body.count(b"\n", 0, found.start() if found else 0) + 1
+    return InvalidInputError(f"line {line}: a carriage return not followed by a newline; records end with \\n")
 
 
 def _diagnose_csv(body: bytes, num_features: int, fallback: str) -> InvalidInputError:
@@ -140,7 +151,7 @@ def _json_records(body: bytes) -> list[tuple[int, Any]]:
 
 def _jsonlines_records(body: bytes) -> list[tuple[int, Any]]:
     records: list[tuple[int, Any]] = []
-    for line_number, line in enumerate(body.splitlines(), start=1):
+    for line_number, line in enumerate(body.split(b"\n"), start=1):  # "\n" only, as Batch Transform splits
         if not line.strip():
             continue
         try:

@@ -41,7 +41,7 @@ class RecordCodec:
             return [row for row in rows if row]
         if self.whole_body:
             return [json.loads(text)]
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [json.loads(line) for line in text.split("\n") if line.strip()]  # "\n" only, as records are split
 
     def decode_response(self, body: bytes, expected: int) -> list[Any]:
         """The container's answer as one value per record (application/json answers with one array)."""

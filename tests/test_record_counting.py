@@ -1,7 +1,6 @@
-"""A one-feature model's missing value is an empty CSV line: it is a record for the server, the
-emulator's splitter and the validator alike (leafline.serving.records), so no score is lost or shifted.
-
-The model is trained on one column of LightGBM's binary example (tests/fixtures/outside).
+"""What one record is, the same for the server, the emulator and the validator (leafline.serving.records),
+so no score is lost or shifted. A one-feature model's missing value is an empty CSV line, so there a blank
+line is a record; the model is trained on one column of LightGBM's binary example (tests/fixtures/outside).
 """
 
 from __future__ import annotations
@@ -138,3 +137,23 @@ def test_a_multi_feature_model_still_skips_blank_lines(binary_model_dir: Path, t
     assert result.status == "Completed" and result.metrics["records"] == 50
     report = validate_output(ValidationSpec.from_request(req, model_dir=binary_model_dir, sample=10))
     assert report.passed and report.data["totals"]["input_records"] == 50
+
+
+def test_a_lone_carriage_return_is_refused_not_answered_with_an_extra_record() -> None:
+    """The parser would end a line there, Batch Transform does not: one record sent, two answered."""
+    from leafline.serving.decoding import decode_csv
+    from leafline.serving.errors import InvalidInputError
+
+    assert decode_csv(b"1,2\r\n3,4\r\n", 2).shape == (2, 2)  # CRLF stays fine
+    with pytest.raises(InvalidInputError, match=r"^line 2: a carriage return not followed by a newline"):
+        decode_csv(b"1,2\n3,4\r5,6\n", 2)
+
+
+def test_a_json_lines_record_with_a_raw_line_separator_in_a_string_stays_one_record() -> None:
+    from leafline.transform.dataprocessing import RecordCodec
+
+    body = '{"id": "a\u2028b", "features": [1.0]}\n{"id": "c\x85d", "features": [2.0]}\n'.encode()
+    assert [r["id"] for r in RecordCodec("application/jsonlines", whole_body=False).decode(body)] == [
+        "a\u2028b",
+        "c\x85d",
+    ]
