@@ -35,6 +35,13 @@ class RunFailedError(LeaflineError):
     """The run failed (job or validation); its record was written all the same."""
 
 
+class TransformJobFailedError(LeaflineError):
+    """The transform job ended Failed or Stopped; the message carries SageMaker's FailureReason."""
+
+
+TRANSFORM_RUNNING = ("InProgress", "Stopping")  # DescribeTransformJob's non-terminal states
+
+
 @dataclass(frozen=True)
 class RunInputs:
     run_id: str  # the orchestrator's run: names the model and the job
@@ -167,6 +174,18 @@ def submit_transform(
             raise
     (create or (lambda config: sagemaker.create_transform_job(**config)))(dict(request))
     return {"TransformJobName": name, "reattached": False, "status": "InProgress"}
+
+
+def transform_finished(job: Mapping[str, Any]) -> bool:
+    """A look at the job (its DescribeTransformJob): False while it runs, True once it Completed; Failed or
+    Stopped raise with SageMaker's FailureReason (a stopped job's outputs are partial: nothing to validate)."""
+    status = job["TransformJobStatus"]
+    if status in TRANSFORM_RUNNING:
+        return False
+    if status == "Completed":
+        return True
+    reason = job.get("FailureReason") or "SageMaker gave no FailureReason"
+    raise TransformJobFailedError(f"transform job {job.get('TransformJobName')} ended {status}: {reason}")
 
 
 def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
