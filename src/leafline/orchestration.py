@@ -234,8 +234,9 @@ def record_run(
     storage: Storage, plan: Mapping[str, Any], job: Mapping[str, Any], links: Mapping[str, str]
 ) -> dict[str, Any]:
     """The run's record (leafline.run/2, failed runs too) into the project's runs index and beside the outputs."""
+    from leafline.runs.cost import job_cost
     from leafline.runs.index import RunsIndex, runs_uri
-    from leafline.runs.measures import run_cost, run_totals
+    from leafline.runs.measures import run_totals
     from leafline.runs.record import build_record
 
     spec, request = plan["spec"], plan["requests"]["create_transform_job"]
@@ -248,7 +249,7 @@ def record_run(
     index = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"]))
     outputs = {"output_uri": output, "report_uri": report_location if report else None,
                "record_uri": index.record_uri(plan)}  # fmt: skip
-    cost = run_cost(spec["instance_type"], spec["instance_count"], job)
+    cost = job_cost(spec["instance_type"], spec["instance_count"], job)
     record = build_record(run=run, job=job, report=report, totals=totals, cost=cost, links=links, outputs=outputs)
     index.write(record, also=[join_uri(run_folder(plan), "run.json")])
     return record
