@@ -3,12 +3,14 @@
 plan (resolve or register the version, choose the settings, render the requests) -> create_model ->
 submit_transform -> wait_for_transform -> validate -> record. Submit and wait are separate tasks: a
 retried wait never submits again, and a retried submit reattaches to this run's job (names come from
-the run id). Every task calls leafline's core; only the sensor is the provider's as is. The provider's
+the run id). Every task calls leafline's core through the provider's hooks. The provider's
 SageMakerModelOperator has no handling for an existing model and SageMakerTransformOperator either
-fails or renames on an existing job, so those two steps use its hook instead.
+fails or renames on an existing job, so those two steps use its hook instead; its SageMakerTransformSensor
+would import boto3 and botocore whenever this file is parsed (about a second each time), so the wait is
+leafline's own small sensor, which loads the hook only when it looks.
 
-This file imports only Airflow, the provider's sensor and leafline's light modules (no SageMaker SDK,
-no boto3 client, no numpy): tests check the import graph.
+This file imports only Airflow's Task SDK and leafline's light modules (no boto3 or botocore, no SageMaker
+SDK, no numpy): tests check the import graph.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTransformSensor
-from airflow.sdk import DAG, Asset, Param, chain, get_current_context, task
+from airflow.sdk import DAG, Asset, BaseSensorOperator, Param, chain, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from leafline.dag_settings import DagSettings
@@ -27,7 +28,26 @@ from leafline.jobspec import load_spec
 
 SETTINGS = DagSettings.from_env(Path(__file__).with_name("leafline-spec.toml"))
 SPEC = load_spec(SETTINGS.spec_path)
-SCORES = Asset(name=f"leafline-scores-{SPEC.project_id}", uri=f"s3://{SPEC.bucket}/{SPEC.project_id}/scores")
+# An x- scheme: Airflow normalizes an s3:// asset URI with the amazon provider's handler, and finding it
+# imports every provider's asset handlers, boto3 among them (seconds on each parse); x- URIs it leaves as
+# they are. Consumers find the asset by its name.
+SCORES = Asset(name=f"leafline-scores-{SPEC.project_id}", uri=f"x-leafline://{SPEC.bucket}/{SPEC.project_id}/scores")
+
+
+class TransformJobSensor(BaseSensorOperator):
+    """Looks at the transform job until it ends: done when it Completed; Failed or Stopped fail the task with
+    SageMaker's FailureReason. It only looks, so a retried wait never submits a second job."""
+
+    template_fields = ("job_name",)
+
+    def __init__(self, *, job_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+
+    def poke(self, context: Any) -> bool:
+        from leafline import dag_tasks
+
+        return dag_tasks.transform_done(SETTINGS, self.job_name)
 
 
 def _optional(kind: str, description: str, **bounds: Any) -> Param:
@@ -94,9 +114,8 @@ with DAG(
 
         return dag_tasks.submit_transform(SETTINGS, run_plan)
 
-    wait_for_transform = SageMakerTransformSensor(
+    wait_for_transform = TransformJobSensor(
         task_id="wait_for_transform",
-        aws_conn_id=SETTINGS.aws_conn_id,
         job_name="{{ ti.xcom_pull(task_ids='submit_transform')['TransformJobName'] }}",
         mode="reschedule",
         poke_interval=SETTINGS.poke_interval_s,

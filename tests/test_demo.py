@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+from leafline.runs.cost import usd_text
+
 
 def _local(output: str, label: str) -> Path:
     """The local file under a summary line's s3:// location (the line after it)."""
@@ -22,9 +24,11 @@ def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]
     assert "task record done" in first and "the DAG run succeeded" in first
     assert re.search(r"rows scored +6,000 in 3 files; transform job [\d.]+ s = [\d,]+ rows/s", first)
     assert "MaxConcurrentTransforms 4 (tuned profile for ml.m5.xlarge)" in first
-    assert re.search(r"estimated AWS cost \$\d+\.\d+ for 6,000 rows on 1 x ml.m5.xlarge", first)
     assert "validation         passed: " in first
     record = json.loads(_local(first, "run record").read_text())
+    printed = re.search(r"estimated AWS cost (\S+) for 6,000 rows \(the run record's\)", first)
+    assert printed is not None and printed.group(1) == usd_text(record["cost"]["usd"])  # one run, one cost
+    assert record["cost"]["billed_s"] == record["transform_job"]["duration_s"] and "x 1, " in record["cost"]["basis"]
     assert record["model_package"]["version"] == 1 and record["transform_job"]["status"] == "Completed"
     outputs = sorted(_local(first, "outputs").glob("*.out"))
     assert [p.name for p in outputs] == ["part-00000.csv.out", "part-00001.csv.out", "part-00002.csv.out"]

@@ -6,6 +6,7 @@ and the validator's numpy stay out of the DAG processor.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from leafline.dag_settings import DagSettings
@@ -19,12 +20,15 @@ from leafline.orchestration import (
     plan_run,
     record_run,
     spec_for_run,
+    transform_finished,
     validate_run,
 )
 from leafline.orchestration import (
     submit_transform as submit,
 )
 from leafline.transform.storage import Storage
+
+_log = logging.getLogger(__name__)
 
 
 def _sagemaker(settings: DagSettings) -> Any:
@@ -78,6 +82,13 @@ def submit_transform(settings: DagSettings, run_plan: dict[str, Any]) -> dict[st
         run_plan["requests"]["create_transform_job"],
         create=lambda config: hook.create_transform_job(config, wait_for_completion=False),
     )
+
+
+def transform_done(settings: DagSettings, job_name: str) -> bool:
+    """The wait task's look: DescribeTransformJob through the provider's hook (boto3 loads here, at run time)."""
+    job = _sagemaker(settings).describe_transform_job(job_name)
+    _log.info("transform job %s: %s", job_name, job["TransformJobStatus"])
+    return transform_finished(job)
 
 
 def validate(context: Any, settings: DagSettings, run_plan: dict[str, Any], scores: Any) -> dict[str, Any]:

@@ -35,6 +35,13 @@ class RunFailedError(LeaflineError):
     """The run failed (job or validation); its record was written all the same."""
 
 
+class TransformJobFailedError(LeaflineError):
+    """The transform job ended Failed or Stopped; the message carries SageMaker's FailureReason."""
+
+
+TRANSFORM_RUNNING = ("InProgress", "Stopping")  # DescribeTransformJob's non-terminal states
+
+
 @dataclass(frozen=True)
 class RunInputs:
     run_id: str  # the orchestrator's run: names the model and the job
@@ -169,6 +176,18 @@ def submit_transform(
     return {"TransformJobName": name, "reattached": False, "status": "InProgress"}
 
 
+def transform_finished(job: Mapping[str, Any]) -> bool:
+    """A look at the job (its DescribeTransformJob): False while it runs, True once it Completed; Failed or
+    Stopped raise with SageMaker's FailureReason (a stopped job's outputs are partial: nothing to validate)."""
+    status = job["TransformJobStatus"]
+    if status in TRANSFORM_RUNNING:
+        return False
+    if status == "Completed":
+        return True
+    reason = job.get("FailureReason") or "SageMaker gave no FailureReason"
+    raise TransformJobFailedError(f"transform job {job.get('TransformJobName')} ended {status}: {reason}")
+
+
 def validate_run(storage: Storage, plan: Mapping[str, Any]) -> dict[str, Any]:
     """The validator on this run's output, re-scoring a sample with the version's own model.txt.
 
@@ -215,8 +234,9 @@ def record_run(
     storage: Storage, plan: Mapping[str, Any], job: Mapping[str, Any], links: Mapping[str, str]
 ) -> dict[str, Any]:
     """The run's record (leafline.run/2, failed runs too) into the project's runs index and beside the outputs."""
+    from leafline.runs.cost import job_cost
     from leafline.runs.index import RunsIndex, runs_uri
-    from leafline.runs.measures import run_cost, run_totals
+    from leafline.runs.measures import run_totals
     from leafline.runs.record import build_record
 
     spec, request = plan["spec"], plan["requests"]["create_transform_job"]
@@ -229,7 +249,7 @@ def record_run(
     index = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"]))
     outputs = {"output_uri": output, "report_uri": report_location if report else None,
                "record_uri": index.record_uri(plan)}  # fmt: skip
-    cost = run_cost(spec["instance_type"], spec["instance_count"], job)
+    cost = job_cost(spec["instance_type"], spec["instance_count"], job)
     record = build_record(run=run, job=job, report=report, totals=totals, cost=cost, links=links, outputs=outputs)
     index.write(record, also=[join_uri(run_folder(plan), "run.json")])
     return record

@@ -16,11 +16,13 @@ from leafline.jobspec import SpecError, load_spec
 from leafline.local_aws.server import LocalAws
 from leafline.orchestration import (
     RunInputs,
+    TransformJobFailedError,
     ValidationFailedError,
     ensure_model,
     plan_run,
     spec_for_run,
     submit_transform,
+    transform_finished,
     validate_run,
 )
 from leafline.registry import ModelNotApprovedError
@@ -107,3 +109,18 @@ def test_a_corrupted_output_fails_validation_with_a_report(stack: LocalAws) -> N
     with pytest.raises(ValidationFailedError, match=r"record_counts: .*report: s3://leafline-demo/.*/report.json"):
         validate_run(Storage(region="sa-east-1"), plan)
     assert s3.head_object(Bucket="leafline-demo", Key=f"{PREFIX}validation/report.json")["ContentLength"] > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "done"),
+    [("InProgress", False), ("Stopping", False), ("Completed", True), ("Failed", None), ("Stopped", None)],
+)
+def test_the_wait_looks_until_the_job_ends_and_a_failed_or_stopped_job_fails_it_with_its_reason(
+    status: str, done: bool | None
+) -> None:
+    job = {"TransformJobName": "lgbm-1", "TransformJobStatus": status, "FailureReason": "ClientError: 500: boom"}
+    if done is not None:
+        assert transform_finished(job) is done
+    else:
+        with pytest.raises(TransformJobFailedError, match=f"transform job lgbm-1 ended {status}: ClientError: 500"):
+            transform_finished(job)

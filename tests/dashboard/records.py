@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leafline.runs.cost import job_cost
 from leafline.runs.record import build_record
 
 EDGES = [i / 10 for i in range(11)]
@@ -17,7 +18,8 @@ def record(
     counts: list[int] | None = None, previous: str | None = None, rows: int = 1000, seconds: float = 2.0,
 ) -> dict[str, Any]:  # fmt: skip
     start = datetime(2026, 11, 1, 2, 0, tzinfo=UTC) + timedelta(days=int(run_date[-2:]))
-    job = {"TransformJobName": f"job-{run_id}", "TransformJobStatus": "Completed", "TransformStartTime": start,
+    job = {"TransformJobName": f"job-{run_id}", "TransformJobStatus": "Completed",
+           "CreationTime": start - timedelta(minutes=4), "TransformStartTime": start,
            "TransformEndTime": start + timedelta(seconds=seconds)}  # fmt: skip
     report = {
         "passed": passed,
@@ -34,7 +36,7 @@ def record(
            "settings": {"MaxConcurrentTransforms": {"value": 4, "source": "tuned profile for ml.m5.xlarge"},
                         "MaxPayloadInMB": {"value": 6, "source": "tuned profile for ml.m5.xlarge"}}}  # fmt: skip
     built = build_record(run=run, job=job, report=report, totals={"files": 2, "rows": rows, "bytes_in": 9000},
-                         cost={"usd": 0.01 * seconds, "usd_per_hour": 0.33, "basis": "test"}, links={},
+                         cost=job_cost("ml.m5.xlarge", 1, job), links={},
                          outputs={"output_uri": "s3://b/out/", "report_uri": "s3://b/report.json"})  # fmt: skip
     built["recorded"] = (start + timedelta(seconds=seconds)).isoformat()
     return built

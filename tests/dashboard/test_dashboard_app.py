@@ -43,7 +43,7 @@ def test_the_runs_table_lists_every_run_newest_first_with_its_figures(runs: Path
         "night-03", "night-02", "other-01", "night-01"]  # fmt: skip
     assert "4 run(s) recorded" in page.text
     assert re.search(r"failed</span></td>\s*<td>2026-11-03</td><td>churn</td><td>v2</td>", rows[0])
-    assert "1,000" in rows[1] and "4.0 s" in rows[1] and "$0.0400" in rows[1] and "significant" in rows[1]
+    assert "1,000" in rows[1] and "4.0 s" in rows[1] and "$0.000367" in rows[1] and "significant" in rows[1]
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from leafline.dashboard.charts import histogram_svg, series_svg
 from leafline.dashboard.views import RunFilter, neighbours, previous_run, table_row
 from leafline.errors import UsageError
+from leafline.runs.cost import cost_text, usd_text
 from leafline.runs.index import LoadedRuns
 
 RECENT_RUNS = 20
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html"]))  # fmt: skip
+# Costs are the run records' figures, written as the demo's summary writes them (leafline.runs.cost).
+_TEMPLATES.filters.update(usd=usd_text, cost_text=cost_text)
 
 
 def create_app(load_runs: Callable[[], LoadedRuns], dependencies: Sequence[Any] = ()) -> FastAPI:

@@ -231,22 +231,16 @@ def _newest_record(spec: JobSpec, run_date: str) -> dict[str, Any] | None:
 def _print_summary(
     demo: _Demo, record: dict[str, Any], dag_seconds: float, model_dir: Path, spec: JobSpec, state: Path
 ) -> None:
-    from leafline.prices import load_price_table
     from leafline.tuning.choose import choose_settings
-    from leafline.tuning.cost import estimate
     from leafline.tuning.profile import Summary
 
     profile = json.loads((model_dir / "tuning-profile.json").read_text())
-    summary = Summary(**profile["summary"])
-    rows = int(record["totals"]["rows"] or 0)
-    prices = load_price_table(None)
-    cost = estimate(summary, record["instance_type"], record["instance_count"], rows, prices)
-    choice = choose_settings(summary, record["instance_type"])
+    choice = choose_settings(Summary(**profile["summary"]), record["instance_type"])
     outputs = record["outputs"]
     locations = Locations(outputs["output_uri"], outputs["report_uri"], outputs["record_uri"], str(state / "s3"))
     demo.say("")
     demo.say("leafline demo: the nightly run, end to end")
-    for line in summary_lines(record, dag_seconds, choice, cost, prices.provenance(), locations):
+    for line in summary_lines(record, dag_seconds, choice, locations):
         demo.say(line)
     demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
     demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")

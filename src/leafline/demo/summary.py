@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leafline.runs.cost import cost_text, usd_text
 from leafline.tuning.choose import Choice
-from leafline.tuning.cost import Estimate
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,6 @@ def summary_lines(
     record: Mapping[str, Any],
     dag_seconds: float,
     choice: Choice,
-    cost: Estimate,
-    price_note: str,
     locations: Locations,
 ) -> list[str]:
     package = record["model_package"]
@@ -50,12 +48,14 @@ def summary_lines(
         lines.append(f"  {label:<18} {key} {settings[key]['value']} ({settings[key]['source']})")
     lines.append("  why                " + choice.reasons[0])
     lines.extend("                     " + reason for reason in choice.reasons[1:])
-    usd = "unknown (no price for the type)" if cost.usd is None else f"${cost.usd:.4f}"
-    lines.append(
-        f"  estimated AWS cost {usd} for {rows:,} rows on {cost.instance_count} x {choice.instance_type}: "
-        f"{cost.minutes:.1f} min billed, start-up included"
-    )
-    lines.append(f"                     {price_note}")
+    # The run record's figure and how it was computed, as recorded (and as the dashboard shows it).
+    cost = record.get("cost")
+    amount = usd_text(cost.get("usd")) if cost else cost_text(None)
+    lines.append(f"  estimated AWS cost {amount} for {rows:,} rows (the run record's)")
+    if cost and cost.get("basis"):
+        lines.extend(f"{'':21}{part}" for part in str(cost["basis"]).split("; ", 1))
+    lines.append(f"{'':21}(local AWS emulates no instance start-up: on AWS the billed time also includes starting "
+                 "the container on the instance)")  # fmt: skip
     verdict = "passed" if record["validation"].get("passed") else "FAILED"
     lines.append(f"  validation         {verdict}: {', '.join(passed) or 'no checks'}")
     drift = record.get("drift")

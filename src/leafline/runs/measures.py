@@ -1,4 +1,4 @@
-"""What a run measured: its files, records and bytes, and what its instance-time cost (estimated)."""
+"""What a run measured: its files, records and bytes (what it cost: leafline.runs.cost)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,3 @@ def run_totals(storage: Storage, input_uri: str, output_uri: str, report: Mappin
         "bytes_in": sum(obj.size for obj in inputs),
         "bytes_out": sum(obj.size for obj in outputs),
     }
-
-
-def run_cost(instance_type: str, instance_count: int, job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Instances x the job's duration x the hourly price: what the job's instance-time cost (estimated)."""
-    from leafline.prices import load_price_table
-    from leafline.runs.record import job_summary
-
-    seconds = job_summary(job)["duration_s"]
-    prices = load_price_table(None)
-    price = prices.price(instance_type)
-    if seconds is None:
-        return None
-    hours = instance_count * seconds / 3600.0
-    return {"usd": None if price is None else round(hours * price, 6), "usd_per_hour": price,
-            "instance_hours": round(hours, 6), "basis": prices.provenance()}  # fmt: skip

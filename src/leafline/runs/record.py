@@ -14,8 +14,21 @@ Fields (all present; None where a run did not get that far):
   transform_job     {name, status, started, ended, duration_s, failure_reason}
   totals            {files, input_records, rows (output records), bytes_in, bytes_out}
   rows_per_s        rows / the job's duration
-  cost              {usd, usd_per_hour, instance_hours, basis} estimated: instances x the job's duration x
-                    the price table's hourly price (basis says which table)
+  cost              what the run's instances were billed, ESTIMATED from a price table (leafline.runs.cost;
+                    None when the job never started on instances):
+                      usd             instance_count x billed_s / 3600 x usd_per_hour (None: no price)
+                      usd_per_hour    the table's price of one instance_type instance-hour
+                      instance_hours  instance_count x billed_s / 3600
+                      basis           how it was computed, for people: "ml.m5.xlarge x 1, 1.7 s billed
+                                      (TransformStartTime to TransformEndTime) x $0.33/h; <price_source>"
+                                      (before these fields were added: only the price table's provenance)
+                      instance_type, instance_count   what was billed
+                      billed_s        seconds billed per instance: TransformStartTime to TransformEndTime,
+                                      as SageMaker bills (provisioning before TransformStartTime is not)
+                      billed_from     "TransformStartTime to TransformEndTime"
+                      price_source    the price table's provenance: region, date, source, ESTIMATED or not
+                    Readers show this figure (the demo's summary, the dashboard); none recomputes it.
+                    Older records carry only usd, usd_per_hour, instance_hours and basis.
   validation        {passed, report_uri, checks: [{name, status, reason}]}
   scores            the first score column: {count, mean, min, max, quantiles, histogram {edges, counts}}
   drift             {psi, previous_run_id, status: "stable" | "moderate" | "significant"} against the
@@ -28,7 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leafline.runs.cost import Cost
 
 RUN_SCHEMA = "leafline.run/2"
 TRIGGERS = ("scheduled", "manual", "pipeline", "transform")
@@ -42,7 +58,8 @@ def drift_status(psi: float | None) -> str | None:
     return "stable" if psi < PSI_MODERATE else "moderate" if psi < PSI_SIGNIFICANT else "significant"
 
 
-def _seconds(started: Any, ended: Any) -> float | None:
+def job_seconds(started: Any, ended: Any) -> float | None:
+    """Seconds between two DescribeTransformJob times (datetimes, or ISO strings as a record holds them)."""
     if not started or not ended:
         return None
     start = started if isinstance(started, datetime) else datetime.fromisoformat(str(started))
@@ -57,7 +74,7 @@ def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
         "status": job.get("TransformJobStatus"),
         "started": str(started) if started else None,
         "ended": str(ended) if ended else None,
-        "duration_s": _seconds(started, ended),
+        "duration_s": job_seconds(started, ended),
         "failure_reason": job.get("FailureReason") or None,
     }
 
@@ -94,13 +111,14 @@ def build_record(
     job: Mapping[str, Any] | None,
     report: Mapping[str, Any] | None,
     totals: Mapping[str, Any],
-    cost: Mapping[str, Any] | None,
+    cost: Cost | None,
     links: Mapping[str, str],
     outputs: Mapping[str, str | None],
     validation_required: bool = True,
 ) -> dict[str, Any]:
     """run: run_id, run_date, trigger, project_id, experiment_id, model_package, instance_type, instance_count,
-    settings (the plan's); job: the final DescribeTransformJob; report: the validator's report, if it ran.
+    settings (the plan's); job: the final DescribeTransformJob; report: the validator's report, if it ran;
+    cost: what the job was billed (leafline.runs.cost.job_cost), None when it never started on instances.
     An orchestrated run must be validated to succeed; a bare `leafline transform` need not be."""
     transform = job_summary(job or {})
     validation = validation_summary(report, outputs.get("report_uri"))
@@ -124,7 +142,7 @@ def build_record(
         "transform_job": transform,
         "totals": dict(totals),
         "rows_per_s": round(rows / duration, 1) if rows and duration else None,
-        "cost": dict(cost) if cost else None,
+        "cost": cost.to_record() if cost else None,
         "validation": validation,
         "scores": scores_summary(report),
         "drift": drift_summary(report),
@@ -138,10 +156,10 @@ def transform_record(
     *, run_date: str, project_id: str,
 ) -> dict[str, Any]:  # fmt: skip
     """The record of a `leafline transform` run: the emulator's Describe and metrics, no validation."""
-    from leafline.runs.measures import run_cost
+    from leafline.runs.cost import job_cost
 
     resources = request.get("TransformResources", {})
-    cost = run_cost(resources.get("InstanceType", ""), int(resources.get("InstanceCount", 1)), describe)
+    cost = job_cost(resources.get("InstanceType", ""), int(resources.get("InstanceCount", 1)), describe)
     settings = {key: metrics.get("settings", {}).get(key) for key in ("MaxConcurrentTransforms", "MaxPayloadInMB")}
     run = {"run_id": request.get("TransformJobName"), "run_date": run_date, "trigger": "transform",
            "project_id": project_id, "experiment_id": None, "model_package": dict(model),

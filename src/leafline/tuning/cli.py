@@ -161,7 +161,7 @@ def _estimate_json(option: Any) -> dict[str, Any]:
             "MaxConcurrentTransforms": choice.max_concurrent_transforms, "MaxPayloadInMB": choice.max_payload_mb,
             "rows_per_s_per_instance": round(choice.rows_per_s), "minutes": round(option.minutes, 2),
             "usd": None if option.usd is None else round(option.usd, 4), "usd_per_hour": option.usd_per_hour,
-            "reasons": list(choice.reasons)}  # fmt: skip
+            "basis": option.cost.basis(), "reasons": list(choice.reasons)}  # fmt: skip
 
 
 def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args: argparse.Namespace,

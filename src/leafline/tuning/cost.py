@@ -1,8 +1,10 @@
-"""What a run costs (instance-hours x price) and the cheapest instance type that meets a deadline.
+"""What a run will cost, forecast before it runs, and the cheapest instance type that meets a deadline.
 
-Batch Transform bills each instance from its start to the job's end, so a run costs
-count x (start-up + rows / (count x rows/s per instance)) x price per hour. The start-up time is an
-assumption (SageMaker does not publish one; minutes are typical), shown with every estimate.
+Batch Transform bills each instance from TransformStartTime to TransformEndTime, so a run costs
+count x (start-up + rows / (count x rows/s per instance)) x price per hour; the arithmetic is
+leafline.runs.cost's, the one a run's record uses. The start-up (from the instances' start to the first
+record scored: pulling and starting the image, loading the model) is an assumption, shown with every
+forecast; a run that happened needs none, its record has the job's times.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from leafline.instance_types import INSTANCE_TYPES
 from leafline.prices import PriceTable
+from leafline.runs.cost import Cost, duration_text, instance_cost
 from leafline.tuning.choose import Choice, choose_settings
 from leafline.tuning.profile import Summary
 
@@ -24,8 +27,15 @@ class Estimate:
     instance_count: int
     rows: int
     minutes: float  # wall time, start-up included
-    usd: float | None  # None: the table has no price for the type
-    usd_per_hour: float | None
+    cost: Cost
+
+    @property
+    def usd(self) -> float | None:  # None: the table has no price for the type
+        return self.cost.usd
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        return self.cost.usd_per_hour
 
 
 def estimate(
@@ -35,9 +45,8 @@ def estimate(
     choice = choose_settings(summary, instance_type)
     scoring_min = rows / (choice.rows_per_s * count) / 60.0
     minutes = startup_min + scoring_min
-    price = prices.price(instance_type)
-    usd = None if price is None else count * minutes / 60.0 * price
-    return Estimate(choice, count, rows, minutes, usd, price)
+    assumed = f"forecast: {duration_text(scoring_min * 60)} scoring + {startup_min:g} min assumed start-up"
+    return Estimate(choice, count, rows, minutes, instance_cost(instance_type, count, minutes * 60, prices, assumed))
 
 
 def cheapest_meeting(

@@ -164,7 +164,8 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
     import json
 
     from leafline.jobspec import safe_name
-    from leafline.runs.measures import run_cost, run_totals
+    from leafline.runs.cost import job_cost
+    from leafline.runs.measures import run_totals
     from leafline.runs.record import build_record
     from leafline.transform.storage import Storage, join_uri
 
@@ -183,7 +184,7 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
     data, scores = (root / INPUTS["data"]).as_uri(), (root / INPUTS["scores"]).as_uri()
     record = build_record(
         run=run, job=job, report=report, totals=run_totals(Storage(), data, scores, report),
-        cost=run_cost(instance_type or "", count, job) if job else None,
+        cost=job_cost(instance_type or "", count, job),
         links={"pipeline_execution": values["record_link"]} if values["record_link"] else {},
         outputs={"output_uri": values["record_output"], "report_uri": values["record_report"]},
     )  # fmt: skip
