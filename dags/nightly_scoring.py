@@ -13,7 +13,6 @@ no boto3 client, no numpy): tests check the import graph.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -25,7 +24,7 @@ from leafline.dag_settings import DagSettings
 from leafline.instance_types import INSTANCE_TYPES
 from leafline.jobspec import load_spec
 
-SETTINGS = DagSettings.from_env(Path(__file__).with_name("leafline-spec.toml"))
+SETTINGS = DagSettings.from_env()
 SPEC = load_spec(SETTINGS.spec_path)
 SCORES = Asset(name=f"leafline-scores-{SPEC.project_id}", uri=f"s3://{SPEC.bucket}/{SPEC.project_id}/scores")
 

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec, load_spec, parse_overrides
+from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec, parse_overrides
 
 
-def add_spec_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--spec", type=Path, required=required, help="the job spec (.toml or .json)")
+def add_spec_arguments(
+    parser: argparse.ArgumentParser, required: bool = False, default_help: str | None = None
+) -> None:
+    default = f"; default: {default_help}, {DEFAULT_SPEC.name} in the leafline package" if default_help else ""
+    parser.add_argument("--spec", type=Path, required=required, help=f"the job spec (.toml or .json){default}")
     parser.add_argument(
         "--set",
         action="append",
@@ -22,8 +25,12 @@ def add_spec_arguments(parser: argparse.ArgumentParser, required: bool = False) 
     )
 
 
-def spec_from_args(args: argparse.Namespace) -> JobSpec:
-    return load_spec(args.spec, parse_overrides(args.set))
+def spec_from_args(args: argparse.Namespace, default: Path | None = None) -> JobSpec:
+    """--spec FILE (else `default`) with the --set overrides; errors name the file and the key."""
+    path = args.spec or default
+    if path is None and not args.set:
+        raise UsageError("no job spec: give --spec FILE (plus --set KEY=VALUE overrides if needed)")
+    return load_spec(path, parse_overrides(args.set))
 
 
 def add_parsers(commands: Any) -> None:

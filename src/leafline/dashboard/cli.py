@@ -25,10 +25,11 @@ def add_parser(commands: Any) -> None:
 
 
 def default_runs() -> str:
-    from leafline.demo.run import REPO_DAG, local_runs_folder
-    from leafline.jobspec import load_spec
+    """make demo's runs index, as files under demo-output/ in the working directory."""
+    from leafline.demo.run import local_runs_folder
+    from leafline.jobspec import DEFAULT_SPEC, load_spec
 
-    return str(local_runs_folder(Path("demo-output"), load_spec(REPO_DAG.with_name("leafline-spec.toml"))))
+    return str(local_runs_folder(Path("demo-output"), load_spec(DEFAULT_SPEC)))
 
 
 def run_dashboard_command(args: argparse.Namespace) -> int:
