@@ -72,11 +72,14 @@ def add_parsers(commands: Any) -> None:
 
 def run_package_command(args: argparse.Namespace) -> int:
     from leafline.packaging import build_archive, publish_archive
-    from leafline.transform.storage import Storage
+    from leafline.transform.storage import Storage, absolute_location
 
     if not args.model_dir.is_dir():
         raise UsageError(f"{args.model_dir}: no such model directory")
-    target = args.to or (spec_from_args(args).model_data_url if (args.spec or args.set) else None)
+    if args.to:
+        target: str | None = absolute_location(args.to)
+    else:
+        target = spec_from_args(args).model_data_url if (args.spec or args.set) else None
     if target is None and args.output is None:
         raise UsageError("nowhere to put the package: give --spec (upload), --to URI or --output FILE")
     with tempfile.TemporaryDirectory(prefix="leafline-package-") as workdir:
@@ -99,10 +102,11 @@ def run_register_command(args: argparse.Namespace) -> int:
 
     from leafline.packaging import read_archive_info
     from leafline.registry import register_version, version_metadata
-    from leafline.transform.storage import Storage
+    from leafline.transform.storage import Storage, absolute_location
 
     spec = spec_from_args(args)
-    model_data = args.model_data or spec.model_data_url
+    # The version keeps this location for every later run, wherever it runs: a local one is made absolute.
+    model_data = absolute_location(args.model_data) if args.model_data else spec.model_data_url
     package = read_archive_info(Storage(region=spec.region), model_data)
     if package is None:
         raise UsageError(f"{model_data}: no package there; run `leafline package MODEL_DIR --spec ...` first")

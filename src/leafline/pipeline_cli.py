@@ -174,8 +174,7 @@ def _package(uri: str | None, spec: JobSpec) -> PackageInfo | None:
     from leafline.packaging import read_archive_info
     from leafline.transform.storage import Storage
 
-    local = Path(uri)
-    package = read_archive_info(Storage(region=spec.region), local.resolve().as_uri() if local.exists() else uri)
+    package = read_archive_info(Storage(region=spec.region), uri)
     if package is None:
         raise UsageError(f"{uri}: no model package there; run `leafline package MODEL_DIR --spec ...` first")
     return package

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 DEFAULT_PORT = 8050
 
@@ -32,16 +35,20 @@ def default_runs() -> str:
     return str(local_runs_folder(Path("demo-output"), load_spec(DEFAULT_SPEC)))
 
 
-def run_dashboard_command(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def dashboard_app(args: argparse.Namespace) -> tuple[FastAPI, str]:
+    """The app over --runs (a folder relative to the working directory is fine) and the index's location."""
     from leafline.dashboard.app import create_app
     from leafline.runs.index import RunsIndex
     from leafline.transform.storage import Storage
 
-    location = args.runs or default_runs()
-    index = RunsIndex(Storage(), location)
-    app = create_app(index.load)
+    index = RunsIndex(Storage(), args.runs or default_runs())
+    return create_app(index.load), index.uri
+
+
+def run_dashboard_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    app, location = dashboard_app(args)
     print(f"leafline dashboard: http://{args.host}:{args.port}/ over {location} (Ctrl-C stops it)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -110,6 +111,12 @@ def local_runs_folder(workdir: Path, spec: JobSpec) -> Path:
     return workdir / "local-aws" / "s3" / spec.bucket / spec.project_id / "runs"
 
 
+def dashboard_command(workdir: Path, spec: JobSpec) -> str:
+    """The command the summary ends with: the dashboard over the demo's runs, as the user gave the workdir
+    (relative to where the demo ran, like `.venv/bin/leafline` itself)."""
+    return f".venv/bin/leafline dashboard --runs {shlex.quote(str(local_runs_folder(workdir, spec)))}"
+
+
 def _ensure_bucket(spec: JobSpec) -> None:
     import boto3
 
@@ -178,7 +185,7 @@ def _run_dag(demo: _Demo, aws: LocalAws, spec_file: Path, run_date: str) -> tupl
     home.mkdir(exist_ok=True)
     log = home / "dags-test.log"
     log.write_text("")
-    env = airflow_run.airflow_environment(home, demo.options.dag_file.parent, aws.airflow_connection(),
+    env = airflow_run.airflow_environment(home, demo.options.dag_file.resolve().parent, aws.airflow_connection(),
                                           dict(os.environ))  # fmt: skip
     env["LEAFLINE_SPEC"] = str(spec_file)  # what the demo prepared, whatever the environment says
     demo.step(f"airflow dags test {DAG_ID} (real Airflow, SQLite metadata DB in {home}; log: {log})")
@@ -250,8 +257,7 @@ def _print_summary(
         demo.say(line)
     demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
     demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")
-    runs = local_runs_folder(demo.options.workdir, spec)
-    demo.say(f"\nSee every run in the browser: .venv/bin/leafline dashboard --runs {runs}")
+    demo.say(f"\nSee every run in the browser: {dashboard_command(demo.options.workdir, spec)}")
 
 
 def _append(path: Path, line: str) -> None:
