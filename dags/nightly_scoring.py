@@ -15,7 +15,6 @@ SDK, no numpy): tests check the import graph.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -26,7 +25,7 @@ from leafline.dag_settings import DagSettings
 from leafline.instance_types import INSTANCE_TYPES
 from leafline.jobspec import load_spec
 
-SETTINGS = DagSettings.from_env(Path(__file__).with_name("leafline-spec.toml"))
+SETTINGS = DagSettings.from_env()
 SPEC = load_spec(SETTINGS.spec_path)
 # An x- scheme: Airflow normalizes an s3:// asset URI with the amazon provider's handler, and finding it
 # imports every provider's asset handlers, boto3 among them (seconds on each parse); x- URIs it leaves as

@@ -1,26 +1,22 @@
 """leafline's MLOps dashboard in Airflow 3: mounted at /leafline/ by the api-server, listed under Browse.
 
-Read-only and behind Airflow's authentication (leafline.dashboard.airflow_app). Put this file in the
-plugins folder with leafline installed (the `dashboard` and `airflow` extras).
+Read-only and behind Airflow's authentication (leafline.dashboard.airflow_app); it shows the index of the
+DAG's spec (LEAFLINE_SPEC, else the one shipped in the package). Put this file in the plugins folder with
+leafline installed (the `dashboard` and `airflow` extras).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airflow.plugins_manager import AirflowPlugin
 
 from leafline.dashboard.airflow_app import airflow_dashboard
-
-# The nightly DAG's spec, as the DAG finds it (LEAFLINE_SPEC, else the file beside the DAG).
-_DEFAULT_SPEC = Path(__file__).resolve().parents[1] / "dags" / "leafline-spec.toml"
 
 
 class LeaflineDashboardPlugin(AirflowPlugin):
     # Airflow reads these as class attributes (hence RUF012).
     name = "leafline_dashboard"
     fastapi_apps = [  # noqa: RUF012
-        {"app": airflow_dashboard(_DEFAULT_SPEC), "url_prefix": "/leafline", "name": "leafline runs"}
+        {"app": airflow_dashboard(), "url_prefix": "/leafline", "name": "leafline runs"}
     ]
     external_views = [  # noqa: RUF012
         {"name": "Scoring runs", "href": "/leafline/", "destination": "nav", "category": "browse",

@@ -89,12 +89,13 @@ def kind_by_name(name: str) -> Kind:
     return next(k for k in KINDS if k.name == name)
 
 
-def run_demo(workdir: Path) -> str:
+def run_demo(root: Path) -> str:
+    """`leafline demo` as `make demo` runs it: from `root` (standing for the checkout), into its default
+    workdir, the relative demo-output/; fewer rows."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LEAFLINE_", "AWS_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "leafline", "demo", "--workdir", str(workdir), "--rows", "6000", "--shards", "3",
-         "--run-date", "2026-11-20"],
-        capture_output=True, text=True, env=env, check=False, timeout=600,
+        [sys.executable, "-m", "leafline", "demo", "--rows", "6000", "--shards", "3", "--run-date", "2026-11-20"],
+        cwd=root, capture_output=True, text=True, env=env, check=False, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
@@ -102,6 +103,6 @@ def run_demo(workdir: Path) -> str:
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """`leafline demo` run twice in one folder: (the folder, the first output, the second output)."""
-    workdir = tmp_path_factory.mktemp("demo")
-    return workdir, run_demo(workdir), run_demo(workdir)
+    """`leafline demo` run twice from one folder: (its workdir, ROOT/demo-output; the first output; the second)."""
+    root = tmp_path_factory.mktemp("demo")
+    return root / "demo-output", run_demo(root), run_demo(root)

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from leafline.cli import build_parser
+from leafline.dashboard.cli import dashboard_app
 from leafline.runs.cost import usd_text
 
 
@@ -41,3 +47,21 @@ def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]
     assert len(runs) == 2 and {json.loads(p.read_text())["model_package"]["version"] for p in runs} == {1}
     journal = (tmp_path / "local-aws" / "sagemaker-journal.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["action"] == "CreateModelPackage" for line in journal) == 1
+
+
+def test_the_dashboard_command_the_summary_ends_with_shows_the_runs(
+    demo_runs: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workdir, _, second = demo_runs
+    line = second.rpartition("See every run in the browser: ")[2].splitlines()[0]
+    printed = shlex.split(line)
+    monkeypatch.chdir(workdir.parent)  # where `make demo` ran, as the command is meant to be run
+
+    app, _ = dashboard_app(build_parser().parse_args(printed[1:]))
+    client = TestClient(app)
+    table = client.get("/")
+    run_ids = [row["run_id"] for row in client.get("/api/runs").json()["runs"]]
+
+    assert line == ".venv/bin/leafline dashboard --runs demo-output/local-aws/s3/leafline-demo/leafline-demo/runs"
+    assert table.status_code == 200 and "2 run(s) recorded" in table.text and len(set(run_ids)) == 2
+    assert all(client.get(f"/runs/{run_id}").status_code == 200 for run_id in run_ids)

@@ -9,9 +9,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+import leafline
 from leafline import aws_requests
-from leafline.jobspec import SpecError, TransformSettings, load_spec, run_names, safe_name
+from leafline.dag_settings import DagSettings
+from leafline.jobspec import DEFAULT_SPEC, SpecError, TransformSettings, load_spec, run_names, safe_name
 from leafline.transform.request import parse_request
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC_TOML = """
 project_id = "churn"
@@ -74,7 +78,73 @@ def test_invalid_specs_are_refused_naming_the_key(spec_file: Path, overrides: di
     with pytest.raises(SpecError) as caught:
         load_spec(spec_file, overrides)
 
-    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"spec {spec_file}: ") and message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        pytest.param('bucket = "models-bucket"\n', "", "missing key 'bucket'", id="missing_key"),
+        pytest.param('project_id = "churn"\nexperiment_id = "exp-2026-11"\n', "",
+                     "missing keys 'project_id', 'experiment_id'", id="missing_keys"),
+        pytest.param('instance_type = "ml.c5.xlarge"', 'instance_count = "2"',
+                     "instance_count = '2': expected an integer", id="string_for_integer"),
+        pytest.param("threshold = 0.5", 'threshold = "half"', "threshold = 'half': expected a number", id="number"),
+        pytest.param("threshold = 0.5", 'auto_approve = "yes"', "auto_approve = 'yes': expected true or false",
+                     id="boolean"),
+        pytest.param('subnets = ["subnet-1"]', 'subnets = "subnet-1"',
+                     "subnets = 'subnet-1': expected a list of strings", id="list"),
+        pytest.param('team = "risk"', "team = 1", "tags = {'team': 1}: expected a table of string values", id="tags"),
+        pytest.param("max_payload_mb = 6", 'max_payload_mb = "6"',
+                     "transform.max_payload_mb = '6': expected an integer", id="nested"),
+        pytest.param("[transform]\nmax_concurrent_transforms = 4\nmax_payload_mb = 6\n", 'transform = "fast"\n',
+                     "transform = 'fast': expected a table of settings", id="table"),
+    ],
+)  # fmt: skip
+def test_a_missing_or_mistyped_key_is_named_with_the_file(spec_file: Path, old: str, new: str, message: str) -> None:
+    assert old in SPEC_TOML
+    spec_file.write_text(SPEC_TOML.replace(old, new))
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec_file)
+
+    assert str(caught.value) == f"spec {spec_file}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("[1, 2]", {}, "expected a JSON object of settings"),
+        ('{"bucket": ', {}, "not valid JSON (Expecting value: line 1 column 12 (char 11))"),
+        (None, {}, "cannot read it (No such file or directory)"),
+        ("{}", {"region.name": "x"}, "override 'region.name': 'region' is not a table of settings"),
+    ],
+)
+def test_an_unusable_spec_file_or_override_is_named(
+    tmp_path: Path, text: str | None, overrides: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / "spec.json"
+    if text is not None:
+        path.write_text(text)
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, {"region": "sa-east-1", **overrides})
+
+    assert str(caught.value) == f"spec {path}: {message}"
+
+
+def test_without_a_file_the_overrides_must_hold_every_required_key() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(None, {"project_id": "churn", "experiment_id": "e"})
+
+    assert str(caught.value) == "spec (no file, overrides only): missing keys 'bucket', 'role_arn', 'image_uri'"
+
+
+def test_the_dags_default_spec_ships_in_the_package() -> None:
+    assert DagSettings.from_env({}).spec_path == DEFAULT_SPEC
+    assert DEFAULT_SPEC.parent == Path(leafline.__file__).parent  # package data, not a checkout path
+    assert (ROOT / "dags" / "leafline-spec.toml").resolve() == DEFAULT_SPEC.resolve()  # what the README names
+    assert load_spec(DEFAULT_SPEC).project_id == "leafline-demo"
 
 
 def test_a_bad_run_date_is_refused(spec_file: Path) -> None:

@@ -1,6 +1,7 @@
 """The nightly DAG's deployment settings, read once from the environment (an injectable mapping).
 
-LEAFLINE_SPEC             the job spec file (default: leafline-spec.toml beside the DAG file)
+LEAFLINE_SPEC             the job spec file (default: leafline.jobspec.DEFAULT_SPEC, the local demo's spec
+                          shipped in the package; dags/leafline-spec.toml is the same file)
 LEAFLINE_AWS_CONN_ID      the Airflow AWS connection (default aws_default); its extra may point at a
                           local endpoint (endpoint_url / service_config), nothing else changes
 LEAFLINE_SCHEDULE         cron expression (default "0 2 * * *": 02:00 every night)
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from leafline.jobspec import SpecError
+from leafline.jobspec import DEFAULT_SPEC, SpecError
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ class DagSettings:
     retry_delay_s: float = 120.0
 
     @classmethod
-    def from_env(cls, default_spec: Path, environ: Mapping[str, str] | None = None) -> DagSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DagSettings:
         env = os.environ if environ is None else environ
         poke = _number(env, "LEAFLINE_POKE_INTERVAL_S", "60", "seconds")
         retries = _number(env, "LEAFLINE_RETRIES", "2", "a whole number of retries")
         if retries != int(retries):
             raise SpecError(f"LEAFLINE_RETRIES={env['LEAFLINE_RETRIES']!r}: expected a whole number of retries")
         return cls(
-            spec_path=Path(env.get("LEAFLINE_SPEC") or default_spec),
+            spec_path=Path(env.get("LEAFLINE_SPEC") or DEFAULT_SPEC),
             aws_conn_id=env.get("LEAFLINE_AWS_CONN_ID", "aws_default"),
             schedule=env.get("LEAFLINE_SCHEDULE", "0 2 * * *"),
             timezone=env.get("LEAFLINE_TIMEZONE", "America/Sao_Paulo"),

@@ -13,14 +13,18 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 
 from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
 
 MAX_NAME = 63
+# The nightly DAG's default spec, shipped inside the package (the local demo's settings): what the DAG reads
+# unless LEAFLINE_SPEC says otherwise, and what `leafline pipeline` and `leafline dashboard` default to.
+DEFAULT_SPEC = Path(__file__).with_name("leafline-spec.toml")
 _ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$")
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -117,23 +121,41 @@ def run_names(spec: JobSpec, run_id: str) -> dict[str, str]:
 
 
 def load_spec(path: Path | None, overrides: Mapping[str, Any] | None = None) -> JobSpec:
-    """A spec from a .json/.toml file (or none) plus overrides; `transform.max_payload_mb=4` reaches nested keys."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = path.read_text()
-            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except OSError as exc:
-            raise SpecError(f"{path}: cannot read the spec ({exc.strerror})") from None
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise SpecError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc})") from None
-    for key, value in (overrides or {}).items():
-        target = data
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = value
-    return spec_from_mapping(data)
+    """A spec from a .json/.toml file (or none) plus overrides; `transform.max_payload_mb=4` reaches nested keys.
+
+    Every refusal names the file and the key: `spec dags/leafline-spec.toml: missing key 'bucket'`."""
+    source = f"spec {path}" if path is not None else "spec (no file, overrides only)"
+    try:
+        data = _read_spec(path) if path is not None else {}
+        for key, value in (overrides or {}).items():
+            _override(data, key, value)
+        return spec_from_mapping(data)
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from None
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except OSError as exc:
+        raise SpecError(f"cannot read it ({exc.strerror})") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"not valid {kind} ({exc})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a {'table' if kind == 'TOML' else 'JSON object'} of settings")
+    return data
+
+
+def _override(data: dict[str, Any], key: str, value: Any) -> None:
+    target = data
+    *parents, leaf = key.split(".")
+    for depth, parent in enumerate(parents, start=1):
+        target = target.setdefault(parent, {})
+        if not isinstance(target, dict):
+            raise SpecError(f"override {key!r}: {'.'.join(parents[:depth])!r} is not a table of settings")
+    target[leaf] = value
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -151,14 +173,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def spec_from_mapping(data: Mapping[str, Any]) -> JobSpec:
-    transform = dict(data.get("transform") or {})
+    """A checked spec from settings as a file holds them; a SpecError names each missing or invalid key."""
+    transform = data.get("transform") or {}
+    if not isinstance(transform, Mapping):
+        raise SpecError(f"transform = {transform!r}: expected a table of settings")
     top = {k: v for k, v in data.items() if k != "transform"}
-    _reject_unknown(top, JobSpec, "")
-    _reject_unknown(transform, TransformSettings, "transform.")
-    try:
-        spec = JobSpec(**{**top, "transform": TransformSettings(**transform)})
-    except TypeError as exc:
-        raise SpecError(f"missing or invalid setting: {exc}") from None
+    _check_keys(top, JobSpec, "")
+    _check_keys(transform, TransformSettings, "transform.")
+    spec = JobSpec(**{**top, "transform": TransformSettings(**transform)})
     spec = replace(spec, subnets=tuple(spec.subnets), security_group_ids=tuple(spec.security_group_ids))
     validate_spec(spec)
     return spec
@@ -214,8 +236,41 @@ def check_run_date(run_date: str) -> None:
         raise SpecError(f"run date {run_date!r}: expected YYYY-MM-DD")
 
 
-def _reject_unknown(data: Mapping[str, Any], kind: type, prefix: str) -> None:
-    known = {f.name for f in fields(kind)}
-    unknown = sorted(set(data) - known)
+def _check_keys(data: Mapping[str, Any], kind: type, prefix: str) -> None:
+    """Unknown keys, missing required keys and values of the wrong type, each named with its dotted key."""
+    known = {f.name: f for f in fields(kind)}
+    unknown = sorted(set(data) - set(known))
     if unknown:
         raise SpecError(f"unknown setting(s): {', '.join(prefix + k for k in unknown)}")
+    required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+    missing = [prefix + name for name in required if name not in data]
+    if missing:
+        raise SpecError(f"missing key{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)}")
+    hints = get_type_hints(kind)
+    for name, value in data.items():
+        expected = _expected(value, hints[name])
+        if expected:
+            raise SpecError(f"{prefix}{name} = {value!r}: expected {expected}")
+
+
+_KINDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
+
+
+def _expected(value: Any, hint: Any) -> str | None:
+    """What `hint` asks for, when `value` is not it (None when it is): the few shapes a spec's fields have."""
+    options = get_args(hint) if isinstance(hint, UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    kind = next(o for o in options if o is not type(None))
+    origin = get_origin(kind)
+    if origin is tuple:
+        ok = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+        return None if ok else "a list of strings"
+    if origin is dict:
+        ok = isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
+        return None if ok else "a table of string values"
+    wanted = _KINDS.get(kind, f"a {getattr(kind, '__name__', kind)}")
+    if isinstance(value, bool) and kind is not bool:
+        return wanted
+    ok = isinstance(value, int | float) if kind is float else isinstance(value, kind)
+    return None if ok else wanted

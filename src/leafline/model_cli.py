@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec, load_spec, parse_overrides
+from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec, parse_overrides
 
 
-def add_spec_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--spec", type=Path, required=required, help="the job spec (.toml or .json)")
+def add_spec_arguments(
+    parser: argparse.ArgumentParser, required: bool = False, default_help: str | None = None
+) -> None:
+    default = f"; default: {default_help}, {DEFAULT_SPEC.name} in the leafline package" if default_help else ""
+    parser.add_argument("--spec", type=Path, required=required, help=f"the job spec (.toml or .json){default}")
     parser.add_argument(
         "--set",
         action="append",
@@ -22,8 +25,12 @@ def add_spec_arguments(parser: argparse.ArgumentParser, required: bool = False) 
     )
 
 
-def spec_from_args(args: argparse.Namespace) -> JobSpec:
-    return load_spec(args.spec, parse_overrides(args.set))
+def spec_from_args(args: argparse.Namespace, default: Path | None = None) -> JobSpec:
+    """--spec FILE (else `default`) with the --set overrides; errors name the file and the key."""
+    path = args.spec or default
+    if path is None and not args.set:
+        raise UsageError("no job spec: give --spec FILE (plus --set KEY=VALUE overrides if needed)")
+    return load_spec(path, parse_overrides(args.set))
 
 
 def add_parsers(commands: Any) -> None:
@@ -65,11 +72,14 @@ def add_parsers(commands: Any) -> None:
 
 def run_package_command(args: argparse.Namespace) -> int:
     from leafline.packaging import build_archive, publish_archive
-    from leafline.transform.storage import Storage
+    from leafline.transform.storage import Storage, absolute_location
 
     if not args.model_dir.is_dir():
         raise UsageError(f"{args.model_dir}: no such model directory")
-    target = args.to or (spec_from_args(args).model_data_url if (args.spec or args.set) else None)
+    if args.to:
+        target: str | None = absolute_location(args.to)
+    else:
+        target = spec_from_args(args).model_data_url if (args.spec or args.set) else None
     if target is None and args.output is None:
         raise UsageError("nowhere to put the package: give --spec (upload), --to URI or --output FILE")
     with tempfile.TemporaryDirectory(prefix="leafline-package-") as workdir:
@@ -92,10 +102,11 @@ def run_register_command(args: argparse.Namespace) -> int:
 
     from leafline.packaging import read_archive_info
     from leafline.registry import register_version, version_metadata
-    from leafline.transform.storage import Storage
+    from leafline.transform.storage import Storage, absolute_location
 
     spec = spec_from_args(args)
-    model_data = args.model_data or spec.model_data_url
+    # The version keeps this location for every later run, wherever it runs: a local one is made absolute.
+    model_data = absolute_location(args.model_data) if args.model_data else spec.model_data_url
     package = read_archive_info(Storage(region=spec.region), model_data)
     if package is None:
         raise UsageError(f"{model_data}: no package there; run `leafline package MODEL_DIR --spec ...` first")

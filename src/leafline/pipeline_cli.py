@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec, parse_overrides
+from leafline.jobspec import DEFAULT_SPEC, JobSpec, parse_overrides
 from leafline.model_cli import add_spec_arguments, spec_from_args
 from leafline.packaging import PackageInfo
 from leafline.pipeline_plan import PipelinePlan, pipeline_name, plan_pipeline
@@ -66,14 +66,15 @@ def add_parsers(commands: Any) -> None:
     start.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="another pipeline parameter, e.g. MaxPayloadInMB=4 (repeatable)")  # fmt: skip
     for parser in (definition, upsert, start):
-        add_spec_arguments(parser)
+        add_spec_arguments(parser, default_help="the DAG's default spec" if parser is definition else None)
         parser.add_argument("--pipeline-file", type=Path, default=None,
                             help="the pipeline module (default: $LEAFLINE_PIPELINE_FILE or the repository's "
                             "pipelines/nightly_scoring_pipeline.py)")  # fmt: skip
 
 
 def run_pipeline_command(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
+    # An offline definition may default to the DAG's spec; what reaches AWS (upsert, start) names its own.
+    spec = spec_from_args(args, DEFAULT_SPEC if args.action == "definition" else None)
     if args.action == "start":
         return _start(args, spec)
     if args.action == "definition":
@@ -173,8 +174,7 @@ def _package(uri: str | None, spec: JobSpec) -> PackageInfo | None:
     from leafline.packaging import read_archive_info
     from leafline.transform.storage import Storage
 
-    local = Path(uri)
-    package = read_archive_info(Storage(region=spec.region), local.resolve().as_uri() if local.exists() else uri)
+    package = read_archive_info(Storage(region=spec.region), uri)
     if package is None:
         raise UsageError(f"{uri}: no model package there; run `leafline package MODEL_DIR --spec ...` first")
     return package

@@ -4,12 +4,17 @@ page with its plots, the JSON API, and clear messages for an empty, missing or c
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from leafline.cli import build_parser
 from leafline.dashboard.app import create_app
+from leafline.dashboard.cli import dashboard_app
+from leafline.demo.run import dashboard_command, local_runs_folder
+from leafline.jobspec import DEFAULT_SPEC, load_spec
 from leafline.runs.index import RunsIndex
 from leafline.transform.storage import Storage
 from tests.dashboard.records import record, write
@@ -113,3 +118,36 @@ def test_a_corrupt_record_is_named_and_the_others_still_show(runs: Path) -> None
     assert page.status_code == 200 and "4 run(s) recorded" in page.text
     assert "broken.json: not a readable JSON run record" in page.text
     assert "stranger.json: not a leafline run record" in page.text
+
+
+@pytest.mark.parametrize("given", ["runs", "./runs/", "file://runs", "elsewhere/../runs"])
+def test_a_runs_folder_relative_to_the_working_directory_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "runs", record("night-01", "2026-11-01"), record("night-02", "2026-11-02", previous="night-01"))
+    client = TestClient(create_app(RunsIndex(Storage(), given).load))
+
+    table, page, api = client.get("/"), client.get("/runs/night-02"), client.get("/api/runs")
+
+    assert table.status_code == 200 and "2 run(s) recorded" in table.text
+    assert page.status_code == 200 and "PSI 0.3000 against night-01" in page.text
+    assert api.json()["location"].endswith(f"{tmp_path}/runs/") and len(api.json()["runs"]) == 2
+
+
+def test_the_dashboard_command_make_demo_prints_and_its_default_show_the_demos_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where `make demo` ran: the checkout's root
+    spec = load_spec(DEFAULT_SPEC)
+    write(local_runs_folder(Path("demo-output"), spec), record("night-01", "2026-11-01", project=spec.project_id))
+    printed = shlex.split(dashboard_command(Path("demo-output"), spec))  # the summary's last line, as run_demo has it
+
+    assert printed[:2] == [".venv/bin/leafline", "dashboard"]
+    for argv in (printed[1:], ["dashboard"]):
+        app, location = dashboard_app(build_parser().parse_args(argv))
+        client = TestClient(app)
+        table, page = client.get("/"), client.get("/runs/night-01")
+        assert table.status_code == 200 and "1 run(s) recorded" in table.text and ">night-01<" in table.text
+        assert page.status_code == 200
+        assert location == f"{tmp_path}/demo-output/local-aws/s3/leafline-demo/leafline-demo/runs/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -31,14 +32,14 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def dashboard(demo_runs: tuple[Path, str, str], tmp_path: Path) -> Iterator[str]:
-    from leafline.demo.run import REPO_DAG, local_runs_folder
-    from leafline.jobspec import load_spec
-
-    runs = local_runs_folder(demo_runs[0], load_spec(REPO_DAG.with_name("leafline-spec.toml")))
+    """The dashboard command the demo's summary ends with, run from where the demo ran (on a free port)."""
+    workdir, _, second = demo_runs
+    printed = shlex.split(second.rpartition("See every run in the browser: ")[2].splitlines()[0])
+    assert printed[:2] == [".venv/bin/leafline", "dashboard"]
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "leafline", "dashboard", "--runs", str(runs), "--port",
-                                str(port)], stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "leafline", *printed[1:], "--port", str(port)],
+                               cwd=workdir.parent, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60

@@ -200,9 +200,10 @@ def command() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def _start_command(started: list[subprocess.Popen[str]], state: Path) -> tuple[subprocess.Popen[str], str]:
+    """`leafline local-aws --state-dir` given as a path relative to the working directory, as people type it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "leafline", "local-aws", "--port", "0", "--state-dir", str(state)],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "leafline", "local-aws", "--port", "0", "--state-dir", state.name],
+        cwd=state.parent, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     started.append(process)
     assert process.stdout is not None

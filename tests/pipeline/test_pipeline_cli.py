@@ -42,14 +42,15 @@ botocore.client.BaseClient._make_api_call = _call
 """
 
 
-def test_definition_is_built_offline_and_matches_the_reviewed_snapshot(tmp_path: Path) -> None:
+def test_definition_without_a_spec_is_the_dags_built_offline_and_matches_the_reviewed_snapshot(tmp_path: Path) -> None:
     (tmp_path / "guard").mkdir()
     (tmp_path / "guard" / "sitecustomize.py").write_text(GUARD)
     log = tmp_path / "attempts.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(PYTHONPATH=str(tmp_path / "guard"), LEAFLINE_GUARD_LOG=str(log), HOME=str(tmp_path),
                AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "leafline", "pipeline", "definition", "--spec", str(SPEC)],
+    # No --spec, and run away from the checkout: the default is the DAG's spec, shipped in the package.
+    done = subprocess.run([sys.executable, "-m", "leafline", "pipeline", "definition"], cwd=tmp_path,
                           capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
 
     assert done.returncode == 0, done.stderr
@@ -62,6 +63,22 @@ def test_definition_is_built_offline_and_matches_the_reviewed_snapshot(tmp_path:
     names = [(step["Name"], step["Type"]) for step in definition["Steps"]]
     assert names == [("RegisterModel", "RegisterModel"), ("CreateModel", "Model"), ("BatchTransform", "Transform"),
                      ("ValidateOutput", "Processing"), ("CheckValidation", "Condition")]  # fmt: skip
+
+
+def test_a_spec_missing_a_key_is_refused_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(SPEC.read_text().replace('bucket = "leafline-demo"\n', ""))
+
+    done = subprocess.run([sys.executable, "-m", "leafline", "pipeline", "definition", "--spec", "spec.toml"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "leafline pipeline: error: spec spec.toml: missing key 'bucket'\n"  # no traceback
+
+
+@pytest.mark.parametrize("action", [["upsert"], ["start", "--run-date", "2026-11-20"]])
+def test_what_reaches_aws_needs_a_spec_named(action: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pipeline", *action]) == 2
+    assert "no job spec: give --spec FILE" in capsys.readouterr().err
 
 
 @pytest.fixture

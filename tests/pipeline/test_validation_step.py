@@ -104,6 +104,20 @@ def test_nothing_to_validate_fails_the_step_with_the_reason(processing: Path, tm
     assert "Traceback" not in done.stderr
 
 
+def test_a_processing_root_relative_to_the_working_directory_works(
+    processing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(processing, tmp_path / "processing")
+    monkeypatch.chdir(tmp_path)
+
+    code = validation_step.main(ARGUMENTS, {"LEAFLINE_PROCESSING_ROOT": "processing"})
+
+    assert code == 0, capsys.readouterr().err
+    root = tmp_path / "processing"
+    report = json.loads((root / validation_step.REPORT_DIR / validation_step.REPORT_FILE).read_text())
+    assert report["passed"] is True and report["input"] == (root / "input" / "data").as_uri() + "/"
+
+
 RECORD = ["--record-run-id", "exec-7", "--record-run-date", "2026-11-20", "--record-project", "leafline-demo",
           "--record-experiment", "exp-1", "--record-model-package",
           "arn:aws:sagemaker:sa-east-1:123456789012:model-package/leafline-demo/3", "--record-approval", "Approved",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,33 @@ def test_cli_writes_a_run_record_the_dashboard_reads(
     assert record["settings"]["MaxConcurrentTransforms"]["source"] == "container"
     assert record["rows_per_s"] > 0 and record["validation"] is None
     assert f"run record: {runs}/2026-11-20/" in capsys.readouterr().err
+
+
+def test_cli_takes_paths_relative_to_the_working_directory_and_records_them_absolute(
+    inputs: Path, tmp_path: Path, binary_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from leafline.runs.index import RunsIndex
+    from leafline.transform.storage import Storage
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(binary_model_dir, "model")
+    with tarfile.open("model.tar.gz", "w:gz") as tar:
+        tar.add("model/model.txt", arcname="model.txt")
+    Path("request.json").write_text(json.dumps(request("file://in/", "file://out/")))
+
+    by_dir = main(["transform", "request.json", "--model-dir", "model", "--no-progress", "--logs", "logs",
+                   "--runs", "runs", "--run-date", "2026-11-20"])  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    by_archive = main(["transform", "request.json", "--model-data", "model.tar.gz", "--no-progress"])
+
+    assert by_dir == 0 and by_archive == 0
+    assert printed["TransformOutput"]["S3OutputPath"] == (tmp_path / "out").as_uri() + "/"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.out")) == ["a.csv.out", "b.csv.out", "c.csv.out"]
+    assert list((tmp_path / "logs").iterdir())
+    (recorded,) = RunsIndex(Storage(), "runs").load().records
+    assert recorded["outputs"]["output_uri"] == (tmp_path / "out").as_uri() + "/"
+    assert recorded["model_package"]["model_data_url"] == str(tmp_path / "model")
 
 
 def test_cli_exit_codes_for_failed_jobs_and_invalid_requests(

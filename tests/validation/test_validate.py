@@ -266,3 +266,22 @@ def test_cli_writes_the_report_and_exits_by_verdict(
     assert "validation FAILED" in printed
     assert "failed  record_counts: 1 problem(s); first:" in printed
     assert "999 output records for 1000 input records" in printed
+
+
+def test_cli_takes_paths_relative_to_the_working_directory(
+    job: Path, binary_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(job)
+    shutil.copytree(binary_model_dir, "model")
+    Path("request.json").write_text(json.dumps(request("file://in/", "file://out/")))
+
+    by_flags = main(["validate", "--input", "in/", "--output", "./out", "--model-dir", "model", "--report", "a.json"])
+    by_request = main(["validate", "--request", "request.json", "--model-dir", "model", "--previous-report", "a.json",
+                       "--report", "reports/b.json"])  # fmt: skip
+    capsys.readouterr()
+
+    assert (by_flags, by_request) == (0, 0)
+    first, second = (json.loads((job / name).read_text()) for name in ("a.json", "reports/b.json"))
+    assert (first["input"], first["output"]) == (f"{job}/in/", f"{job}/out")
+    assert (second["input"], second["output"]) == ((job / "in").as_uri() + "/", (job / "out").as_uri() + "/")
+    assert first["passed"] and second["passed"] and second["drift"]["psi"] == 0.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -22,21 +21,21 @@ from leafline.runs.index import LoadedRuns, RunsIndex, runs_uri
 from leafline.transform.storage import Storage
 
 
-def runs_location(default_spec: Path, environ: Mapping[str, str]) -> tuple[str, str]:
+def runs_location(environ: Mapping[str, str]) -> tuple[str, str]:
     """(runs index URI, AWS connection id) from the DAG's settings."""
-    settings = DagSettings.from_env(default_spec, environ)
+    settings = DagSettings.from_env(environ)
     if environ.get("LEAFLINE_RUNS_URI"):
         return environ["LEAFLINE_RUNS_URI"], settings.aws_conn_id
     spec = load_spec(settings.spec_path)
     return runs_uri(spec.bucket, spec.project_id), settings.aws_conn_id
 
 
-def _loader(default_spec: Path, environ: Mapping[str, str]) -> Callable[[], LoadedRuns]:
+def _loader(environ: Mapping[str, str]) -> Callable[[], LoadedRuns]:
     """Settings are read at each request (not when the api-server imports plugins); S3 clients are kept."""
     clients: dict[str, Any] = {}
 
     def load() -> LoadedRuns:
-        uri, conn_id = runs_location(default_spec, environ)
+        uri, conn_id = runs_location(environ)
         client = None
         if uri.startswith("s3://"):
             if conn_id not in clients:
@@ -49,8 +48,8 @@ def _loader(default_spec: Path, environ: Mapping[str, str]) -> Callable[[], Load
     return load
 
 
-def airflow_dashboard(default_spec: Path, environ: Mapping[str, str] | None = None) -> FastAPI:
+def airflow_dashboard(environ: Mapping[str, str] | None = None) -> FastAPI:
     from airflow.api_fastapi.core_api.security import requires_authenticated
 
-    loader = _loader(default_spec, os.environ if environ is None else environ)
+    loader = _loader(os.environ if environ is None else environ)
     return create_app(loader, dependencies=[Depends(requires_authenticated())])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 DEFAULT_PORT = 8050
 
@@ -25,22 +28,27 @@ def add_parser(commands: Any) -> None:
 
 
 def default_runs() -> str:
-    from leafline.demo.run import REPO_DAG, local_runs_folder
-    from leafline.jobspec import load_spec
+    """make demo's runs index, as files under demo-output/ in the working directory."""
+    from leafline.demo.run import local_runs_folder
+    from leafline.jobspec import DEFAULT_SPEC, load_spec
 
-    return str(local_runs_folder(Path("demo-output"), load_spec(REPO_DAG.with_name("leafline-spec.toml"))))
+    return str(local_runs_folder(Path("demo-output"), load_spec(DEFAULT_SPEC)))
+
+
+def dashboard_app(args: argparse.Namespace) -> tuple[FastAPI, str]:
+    """The app over --runs (a folder relative to the working directory is fine) and the index's location."""
+    from leafline.dashboard.app import create_app
+    from leafline.runs.index import RunsIndex
+    from leafline.transform.storage import Storage
+
+    index = RunsIndex(Storage(), args.runs or default_runs())
+    return create_app(index.load), index.uri
 
 
 def run_dashboard_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from leafline.dashboard.app import create_app
-    from leafline.runs.index import RunsIndex
-    from leafline.transform.storage import Storage
-
-    location = args.runs or default_runs()
-    index = RunsIndex(Storage(), location)
-    app = create_app(index.load)
+    app, location = dashboard_app(args)
     print(f"leafline dashboard: http://{args.host}:{args.port}/ over {location} (Ctrl-C stops it)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

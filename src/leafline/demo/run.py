@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from leafline.demo import airflow_run
 from leafline.demo.data import install_sample_model, shard_rows, write_shards
 from leafline.demo.summary import Locations, summary_lines
 from leafline.errors import LeaflineError
-from leafline.jobspec import JobSpec, load_spec
+from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec
 from leafline.local_aws.server import LocalAws
 
 DAG_ID = "nightly_scoring"
@@ -81,7 +82,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     demo = _Demo(options, out)
     demo.workdir.mkdir(parents=True, exist_ok=True)
     demo.log_path.write_text("")
-    spec_file = options.dag_file.with_name("leafline-spec.toml")
+    spec_file = DEFAULT_SPEC  # the DAG's default spec; the DAG is told to read this one (below)
     spec = load_spec(spec_file)
     run_date = options.run_date or date.today().isoformat()
     state = demo.workdir / "local-aws"
@@ -94,7 +95,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         model_dir = _prepare_model(demo, spec_file)
         _register(demo, spec, spec_file)
         _upload_input(demo, spec, run_date)
-        run_ok, dag_seconds = _run_dag(demo, aws, spec, run_date)
+        run_ok, dag_seconds = _run_dag(demo, aws, spec_file, run_date)
         record = _newest_record(spec, run_date)
     if not run_ok or record is None or record["status"] != "succeeded":
         why = f" ({record['failure']})" if record and record.get("failure") else ""
@@ -108,6 +109,12 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
 def local_runs_folder(workdir: Path, spec: JobSpec) -> Path:
     """Where the runs index lies as files once the demo has stopped local AWS (what `leafline dashboard` reads)."""
     return workdir / "local-aws" / "s3" / spec.bucket / spec.project_id / "runs"
+
+
+def dashboard_command(workdir: Path, spec: JobSpec) -> str:
+    """The command the summary ends with: the dashboard over the demo's runs, as the user gave the workdir
+    (relative to where the demo ran, like `.venv/bin/leafline` itself)."""
+    return f".venv/bin/leafline dashboard --runs {shlex.quote(str(local_runs_folder(workdir, spec)))}"
 
 
 def _ensure_bucket(spec: JobSpec) -> None:
@@ -173,14 +180,14 @@ def _upload_input(demo: _Demo, spec: JobSpec, run_date: str) -> None:
     demo.say(f"    rows per shard: {counts}; {uploaded} uploaded, {len(paths) - uploaded} already there")
 
 
-def _run_dag(demo: _Demo, aws: LocalAws, spec: JobSpec, run_date: str) -> tuple[bool, float]:
+def _run_dag(demo: _Demo, aws: LocalAws, spec_file: Path, run_date: str) -> tuple[bool, float]:
     home = demo.workdir / "airflow"
     home.mkdir(exist_ok=True)
     log = home / "dags-test.log"
     log.write_text("")
-    env = airflow_run.airflow_environment(home, demo.options.dag_file.parent, aws.airflow_connection(),
+    env = airflow_run.airflow_environment(home, demo.options.dag_file.resolve().parent, aws.airflow_connection(),
                                           dict(os.environ))  # fmt: skip
-    env.pop("LEAFLINE_SPEC", None)  # the DAG's own spec file, beside it
+    env["LEAFLINE_SPEC"] = str(spec_file)  # what the demo prepared, whatever the environment says
     demo.step(f"airflow dags test {DAG_ID} (real Airflow, SQLite metadata DB in {home}; log: {log})")
     airflow_run.migrate_db(env, log)
     started = time.perf_counter()
@@ -244,8 +251,7 @@ def _print_summary(
         demo.say(line)
     demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
     demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")
-    runs = local_runs_folder(demo.options.workdir, spec)
-    demo.say(f"\nSee every run in the browser: .venv/bin/leafline dashboard --runs {runs}")
+    demo.say(f"\nSee every run in the browser: {dashboard_command(demo.options.workdir, spec)}")
 
 
 def _append(path: Path, line: str) -> None:

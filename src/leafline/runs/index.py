@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leafline.jobspec import safe_name
-from leafline.transform.storage import Storage, StorageError, join_uri
+from leafline.transform.storage import Storage, StorageError, absolute_location, join_uri
 
 
 def runs_uri(bucket: str, project_id: str) -> str:
@@ -29,7 +29,8 @@ class LoadedRuns:
 class RunsIndex:
     def __init__(self, storage: Storage, uri: str) -> None:
         self.storage = storage
-        self.uri = uri if uri.endswith("/") else uri + "/"
+        located = absolute_location(uri)  # a folder given relative to where the command ran names that folder
+        self.uri = located if located.endswith("/") else located + "/"
 
     def record_uri(self, record: Mapping[str, Any]) -> str:
         return join_uri(self.uri, f"{record['run_date']}/{safe_name(str(record['run_id']))}.json")

@@ -15,7 +15,7 @@ from leafline.errors import UsageError
 from leafline.transform import instances
 from leafline.transform.job import EmulatorOptions, ModelSource, run_transform_job
 from leafline.transform.progress import JobProgress, ProgressLine
-from leafline.transform.storage import Storage
+from leafline.transform.storage import Storage, absolute_location
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -29,6 +29,8 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def load_request(path: Path) -> dict[str, Any]:
+    """A CreateTransformJob request from a JSON file; its file:// locations relative to the working directory
+    are made absolute here, so what is printed and recorded names the same folders from anywhere."""
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -37,7 +39,18 @@ def load_request(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a CreateTransformJob request is a JSON object")
-    return data
+    return _absolute_locations(data)
+
+
+def _absolute_locations(request: dict[str, Any]) -> dict[str, Any]:
+    places = ((("TransformInput", "DataSource", "S3DataSource"), "S3Uri"), (("TransformOutput",), "S3OutputPath"))
+    for keys, key in places:
+        parent: Any = request
+        for name in keys:
+            parent = parent.get(name) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get(key), str) and parent[key].startswith("file://"):
+            parent[key] = absolute_location(parent[key])  # anything malformed is left for parse_request to name
+    return request
 
 
 def run_transform_command(args: argparse.Namespace) -> int:
@@ -47,13 +60,14 @@ def run_transform_command(args: argparse.Namespace) -> int:
     options = EmulatorOptions(log_dir=args.logs, slice_end_inclusive=not args.python_slices,
                               serve_command=serve_command_for(args.engine, args.image))  # fmt: skip
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    model_data = absolute_location(args.model_data) if args.model_data else None  # as the run record keeps it
     with tempfile.TemporaryDirectory(prefix="leafline-model-") as workdir, ExitStack() as display:
-        if args.model_data:
-            model_dir = instances.fetch_model(args.model_data, Storage(), Path(workdir))
+        if model_data:
+            model_dir = instances.fetch_model(model_data, Storage(), Path(workdir))
         else:
-            model_dir = args.model_dir
-            if not model_dir.is_dir():
-                raise UsageError(f"--model-dir {model_dir}: no such directory")
+            if not args.model_dir.is_dir():
+                raise UsageError(f"--model-dir {args.model_dir}: no such directory")
+            model_dir = args.model_dir.absolute()
         model = ModelSource(model_dir, parse_env(args.env))
 
         def show(progress: JobProgress) -> None:
@@ -61,12 +75,12 @@ def run_transform_command(args: argparse.Namespace) -> int:
 
         result = run_transform_job(request, model, options, progress_hook=show if show_progress else None)
         if args.runs:
-            _record(args, request, result, model_dir)
+            _record(args, request, result, model_dir, model_data or str(model_dir))
     print(json.dumps(result.to_json(), indent=2, default=_json_default))
     return 0 if result.status == "Completed" else 1
 
 
-def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, model_dir: Path) -> None:
+def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, model_dir: Path, model_data: str) -> None:
     """The run's record into the runs index (--runs); the job's result is printed either way."""
     from datetime import date
 
@@ -77,7 +91,7 @@ def _record(args: argparse.Namespace, request: dict[str, Any], result: Any, mode
     info = read_model_info(model_dir / MODEL_FILE_NAME)
     record = transform_record(
         request, result.describe, result.metrics,
-        {"model_data_url": args.model_data or str(model_dir), "artifact_sha256": info.sha256, "version": None},
+        {"model_data_url": model_data, "artifact_sha256": info.sha256, "version": None},
         run_date=args.run_date or date.today().isoformat(), project_id=args.project,
     )  # fmt: skip
     uri = RunsIndex(Storage(), args.runs).write(record)

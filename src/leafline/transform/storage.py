@@ -1,6 +1,9 @@
 """file:// and s3:// locations: list what is under a prefix, stream objects in, publish outputs atomically.
 
 s3:// goes through boto3, so AWS_ENDPOINT_URL (or an explicit endpoint) can point it at a local S3.
+Anything else is local: file:///absolute, file://relative (or file:relative), or a plain path; relative
+ones are taken against the working directory, and local_path() makes them absolute in one place, so
+that every listing, read and write, and every file:// URI built from a path, works with what a user typed.
 An output is assembled in a local temporary file and published in one step (os.replace on disk, a single
 PUT or completed multipart upload on S3), so no reader ever sees a partial object.
 """
@@ -41,8 +44,20 @@ def split_s3(uri: str) -> tuple[str, str]:
 
 
 def local_path(uri: str) -> Path:
+    """The absolute path a local location names (a relative one is taken against the working directory)."""
     parsed = urlparse(uri)
-    return Path(unquote(parsed.netloc + parsed.path)) if parsed.netloc else Path(unquote(parsed.path))
+    path = unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
+    return Path(os.path.abspath(path))
+
+
+def absolute_location(uri: str) -> str:
+    """The same location with a relative local path made absolute, in the form it was given (a plain path stays
+    a path, file:// stays file://; a trailing slash, which marks a folder prefix, is kept); s3:// unchanged."""
+    if uri.startswith("s3://"):
+        return uri
+    path = local_path(uri)
+    slash = "/" if uri.endswith("/") and path != Path(path.anchor) else ""
+    return (path.as_uri() if uri.startswith("file:") else str(path)) + slash
 
 
 def join_uri(base: str, relative: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from leafline.errors import UsageError
 from leafline.transform.cli import load_request
+from leafline.transform.storage import absolute_location
 from leafline.validation.spec import ValidationSpec
 
 
@@ -22,14 +23,16 @@ def run_validate_command(args: argparse.Namespace) -> int:
     }
     if args.threshold is not None:
         overrides["threshold"] = args.threshold
+    # Locations relative to the working directory are made absolute once: the report names them.
+    input_uri, output_uri = (absolute_location(uri) if uri else None for uri in (args.input, args.output))
     if args.request:
-        located = {"input_uri": args.input, "output_uri": args.output}
+        located = {"input_uri": input_uri, "output_uri": output_uri}
         spec = ValidationSpec.from_request(load_request(args.request), **overrides,
                                            **{k: v for k, v in located.items() if v})  # fmt: skip
     else:
-        if not (args.input and args.output):
+        if not (input_uri and output_uri):
             raise UsageError("--input and --output are required without --request")
-        spec = ValidationSpec(args.input, args.output, content_type=args.content_type, accept=args.accept or
+        spec = ValidationSpec(input_uri, output_uri, content_type=args.content_type, accept=args.accept or
                               args.content_type, gzip_input=args.gzip, **overrides)  # fmt: skip
     if args.model_dir is not None and not (args.model_dir / "model.txt").is_file():
         raise UsageError(f"--model-dir {args.model_dir}: no model.txt there")

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     from leafline.serving.errors import ServingError
 
     environ = os.environ if environ is None else environ
-    root = Path(environ.get("LEAFLINE_PROCESSING_ROOT") or ROOT)
+    root = Path(environ.get("LEAFLINE_PROCESSING_ROOT") or ROOT).absolute()  # its folders become file:// URIs
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         values = parse_arguments(arguments)
