@@ -20,6 +20,7 @@ import lightgbm
 import numpy as np
 import pytest
 
+from leafline import compiler
 from leafline.compiler import EDGE_VALUES, compile_model_dir, probe_rows
 from leafline.serving import predictors
 from leafline.serving.model_info import read_model_info
@@ -132,11 +133,23 @@ def test_compile_refuses_a_library_that_misses_the_zero_threshold(
 ) -> None:
     """The compile-time check itself can fail: with LightGBM's zero band not applied, the probe rows find it."""
     model_dir, _, _ = train_example("dart", tmp_path / "dart")
-    monkeypatch.setattr(predictors, "as_lightgbm_sees_it", lambda data: data)
+    monkeypatch.setattr(predictors, "as_lightgbm_sees_it", lambda data, features=None: data)
     result = compile_model_dir(model_dir)
     assert result.library is None
     assert result.skipped_reason.startswith("compiled model differs from LightGBM by ")
     assert not list((model_dir / "compiled").glob("*.so"))
+
+
+def test_the_features_the_zero_band_is_applied_to_are_checked_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only features with a split the band can change are looked at; a feature left out fails the probe."""
+    model_dir, _, _ = train_example("dart", tmp_path / "dart")
+    needed = compiler.zero_band_features(read_model_info(model_dir / "model.txt"))
+    assert 0 < len(needed) < 28  # some features, not all: the rest cost nothing per request
+    monkeypatch.setattr(compiler, "zero_band_features", lambda info: [])
+    result = compile_model_dir(model_dir)
+    assert result.library is None and result.skipped_reason.startswith("compiled model differs from LightGBM")
 
 
 def _damaged_model(directory: Path) -> Path:

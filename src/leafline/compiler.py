@@ -95,7 +95,8 @@ def compile_model_dir(model_dir: Path) -> CompileResult:
     try:  # a library nothing vouches for is never left behind
         rows = probe_rows(info)
         expected = _lightgbm_predict(info, rows)
-        predictor = CompiledPredictor(library, SYMBOL, info.num_features, info.output_columns, workers=1)
+        zero_band = zero_band_features(info)
+        predictor = CompiledPredictor(library, SYMBOL, info.num_features, info.output_columns, 1, zero_band)
         diff = float(_max_abs_diff(expected, predictor.predict(rows, 1)))
     except BaseException:
         library.unlink(missing_ok=True)
@@ -116,6 +117,7 @@ def compile_model_dir(model_dir: Path) -> CompileResult:
             output_columns=info.output_columns,
             probe_rows=[[None if math.isnan(v) else v for v in row] for row in stored.tolist()],
             probe_expected=expected[:PROBE_ROWS_STORED].tolist(),
+            zero_band_features=zero_band,
         ),
     )
     return CompileResult(info, library, "", time.perf_counter() - started, diff)
@@ -246,6 +248,20 @@ def _split_rows(info: ModelInfo, base: npt.NDArray[np.float64], rng: np.random.G
                 if child >= 0:  # negative: a leaf
                     stack.append((child, child_box))
     return np.array(rows, dtype=np.float64).reshape(-1, info.num_features)
+
+
+def zero_band_features(info: ModelInfo) -> list[int]:
+    """The features where making |x| <= kZeroThreshold 0.0 (as LightGBM does) can change a decision, so
+    the only ones the server must look at: a numerical threshold in [-kZeroThreshold, kZeroThreshold)
+    (typically exactly -kZeroThreshold), a split whose missing type is Zero, or a categorical split.
+    The probe rows check the result like everything else: a feature missed here fails the compile."""
+    found: set[int] = set()
+    for tree in _trees(info.path):
+        for feature, threshold, kind in zip(tree.features, tree.thresholds, tree.decision_types, strict=True):
+            categorical, zero_missing = kind & 1, (kind >> 2) & 3 == 1
+            if categorical or zero_missing or -_ZERO_THRESHOLD <= threshold < _ZERO_THRESHOLD:
+                found.add(feature)
+    return sorted(found)
 
 
 def _inside(low: float, high: float) -> float:

@@ -41,6 +41,7 @@ class ArtifactEntry:
     output_columns: int
     probe_rows: list[list[float | None]]
     probe_expected: list[Any]
+    zero_band_features: list[int] | None = None  # None (older manifests): every feature
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class ArtifactEntry:
             "symbol": self.symbol,
             "output_columns": self.output_columns,
             "probe": {"rows": self.probe_rows, "expected": self.probe_expected},
+            **({} if self.zero_band_features is None else {"zero_band_features": self.zero_band_features}),
         }
 
     @classmethod
@@ -66,7 +68,9 @@ class ArtifactEntry:
             output_columns=int(data["output_columns"]),
             probe_rows=list(data["probe"]["rows"]),
             probe_expected=list(data["probe"]["expected"]),
-        )
+            zero_band_features=None if data.get("zero_band_features") is None
+            else [int(f) for f in data["zero_band_features"]],
+        )  # fmt: skip
 
 
 def manifest_path(model_dir: Path) -> Path:

@@ -49,7 +49,8 @@ def _load_compiled(model_dir: Path, info: ModelInfo, workers: int) -> tuple[Load
         return None, reason
     library = model_dir / artifacts.COMPILED_DIR / entry.library
     try:
-        predictor = CompiledPredictor(library, entry.symbol, info.num_features, entry.output_columns, workers)
+        predictor = CompiledPredictor(library, entry.symbol, info.num_features, entry.output_columns, workers,
+                                      entry.zero_band_features)  # fmt: skip
     except ModelLoadError as exc:
         return None, exc.message
     mismatch = _probe(predictor, entry)
