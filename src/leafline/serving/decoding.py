@@ -38,11 +38,8 @@ def warm_up() -> None:
 
 
 def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1) -> Matrix:
-    if fmt == CSV and blank_lines_are_records(len(feature_names)):
-        if not body:
-            raise InvalidInputError("empty body: no records to score")
-        return decode_csv(body, len(feature_names), threads)
-    if not body.strip():
+    blanks = fmt == CSV and blank_lines_are_records(len(feature_names))  # then "\n" is a record, missing
+    if not (body if blanks else body.strip()):
         raise InvalidInputError("empty body: no records to score")
     if fmt == CSV:
         return decode_csv(body, len(feature_names), threads)
@@ -59,18 +56,19 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
     import pyarrow.csv as pacsv
 
     names = [f"c{i}" for i in range(num_features)]
+    blanks = blank_lines_are_records(num_features)
     try:
         table = pacsv.read_csv(
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=threads > 1, block_size=4 * 2**20),
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=not blank_lines_are_records(num_features)),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=not blanks),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _diagnose_csv(body, num_features, str(exc)) from None
     if table.num_rows == 0:
         raise InvalidInputError("empty body: no records to score")
-    if b"\r" in body and table.num_rows != count_records(body, blank_lines_are_records(num_features)):
+    if b"\r" in body and table.num_rows != count_records(body, blanks):
         raise _lone_carriage_return(body)
     matrix = np.empty((table.num_rows, num_features), dtype=np.float64)
     row = 0
