@@ -345,6 +345,26 @@ def test_a_record_without_a_field_or_with_it_null_shows(dashboard: Dashboard, ru
         assert dashboard.get(path)[0] == 200, path
 
 
+def test_a_leafline_run_1_record_still_shows(dashboard: Dashboard, runs: Path) -> None:
+    older = {"schema": "leafline.run/1", "run_id": "scheduled__2026-10-01T02:00:00+00:00", "run_date": "2026-10-01",
+             "trigger": "scheduled", "project_id": "churn", "experiment_id": "exp-1", "instance_type": "ml.m5.xlarge",
+             "instance_count": 1, "spec": {"bucket": "b"}, "names": {"model": "m"},
+             "model_package": {"arn": "arn:aws:sagemaker:sa-east-1:1:model-package/churn/1", "version": 1,
+                               "approval": "Approved", "artifact_sha256": "ab" * 32, "model_data_url": "s3://b/m"},
+             "settings": {"MaxConcurrentTransforms": {"value": 4, "source": "spec"}},
+             "transform_job": {"name": "j", "status": "Completed", "started": "2026-10-01 02:00:00+00:00",
+                               "ended": "2026-10-01 02:01:00+00:00", "failure_reason": None},
+             "validation": {"passed": True, "report_uri": "s3://b/r.json", "totals": {"files": 1},
+                            "checks": [{"name": "record_counts", "status": "passed"}]},
+             "links": {"airflow_run": "/dags/nightly_scoring/runs/scheduled__2026-10-01T02:00:00+00:00"}}  # fmt: skip
+    _raw(runs, "2026-10-01", "scheduled-2026-10-01T02-00-00-00-00.json", json.dumps(older))
+
+    table, page = dashboard.get("/"), dashboard.get(f"/runs/{quote(str(older['run_id']))}")
+
+    assert table[0] == page[0] == 200 and 'id="problems"' not in table[2] and "succeeded" in table[2]
+    assert 'href="/dags/nightly_scoring/runs/scheduled__2026-10-01T02:00:00+00:00"' in page[2]
+
+
 @pytest.mark.parametrize("run_id", ["a%2Fb", "..", "a%5Cb", "%2E%2E", "x" * 300])
 def test_a_run_id_outside_the_safe_pattern_is_a_404_not_a_500(dashboard: Dashboard, runs: Path, run_id: str) -> None:
     write(runs, GOOD)
