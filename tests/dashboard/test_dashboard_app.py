@@ -21,7 +21,7 @@ from tests.dashboard.records import record, write
 
 
 def _client(folder: Path) -> TestClient:
-    return TestClient(create_app(RunsIndex(Storage(), str(folder)).load))
+    return TestClient(create_app(RunsIndex(Storage(), str(folder))))
 
 
 SKEWED = [300, 200, 100, 100, 100, 50, 50, 50, 25, 25]
@@ -126,7 +126,7 @@ def test_a_runs_folder_relative_to_the_working_directory_is_shown(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "runs", record("night-01", "2026-11-01"), record("night-02", "2026-11-02", previous="night-01"))
-    client = TestClient(create_app(RunsIndex(Storage(), given).load))
+    client = TestClient(create_app(RunsIndex(Storage(), given)))
 
     table, page, api = client.get("/"), client.get("/runs/night-02"), client.get("/api/runs")
 

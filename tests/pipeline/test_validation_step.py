@@ -147,3 +147,20 @@ def test_the_step_writes_the_pipeline_runs_record_where_processing_uploads_it(pr
     assert record["links"]["pipeline_execution"].endswith("/execution/exec-7")
     assert record["transform_job"]["duration_s"] is None and record["cost"] is None
     assert record["validation"]["passed"] is True and sum(record["scores"]["histogram"]["counts"]) == 1100
+
+
+@pytest.mark.parametrize(("option", "value"), [("--record-run-id", "../../escaped"), ("--record-run-date", "../x")])
+def test_the_step_refuses_a_run_record_the_dashboard_would_refuse(
+    processing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    root = tmp_path / "processing"
+    shutil.copytree(processing, root)
+    given = dict(zip(RECORD[::2], RECORD[1::2], strict=True)) | {option: value, "--record-transform-job": ""}
+    given["--record-runs-index"] = str(tmp_path / "runs")
+
+    code = validation_step.main([*ARGUMENTS, *(word for pair in given.items() for word in pair)],
+                                {"LEAFLINE_PROCESSING_ROOT": str(root)})  # fmt: skip
+
+    assert code == 2
+    assert f"{option.removeprefix('--record-').replace('-', '_')}: text {value!r} is not a" in capsys.readouterr().err
+    assert not (root / validation_step.RECORD_DIR).exists() and not (tmp_path / "runs").exists()

@@ -72,7 +72,7 @@ def test_a_runs_cost_is_its_instances_billed_interval_times_the_price() -> None:
 def test_one_run_shows_the_same_cost_in_its_record_the_demo_summary_and_the_dashboard(tmp_path: Path) -> None:
     record = _record()
     RunsIndex(Storage(), str(tmp_path)).write(record)
-    client = TestClient(create_app(RunsIndex(Storage(), str(tmp_path)).load))
+    client = TestClient(create_app(RunsIndex(Storage(), str(tmp_path))))
     shown = usd_text(record["cost"]["usd"])
     assert shown == "$0.0132"
 
@@ -93,7 +93,7 @@ def test_records_from_before_the_cost_basis_fields_still_show_their_cost(tmp_pat
     record = _record()
     record["cost"] = {"usd": 0.000367, "usd_per_hour": 0.33, "instance_hours": 0.001111, "basis": "ESTIMATED prices"}
     RunsIndex(Storage(), str(tmp_path)).write(record)
-    page = TestClient(create_app(RunsIndex(Storage(), str(tmp_path)).load)).get(f"/runs/{record['run_id']}")
+    page = TestClient(create_app(RunsIndex(Storage(), str(tmp_path)))).get(f"/runs/{record['run_id']}")
     assert '<dd id="cost">$0.000367: ESTIMATED prices</dd>' in page.text
     assert "estimated AWS cost $0.000367 for 300,000 rows" in _summary_text(record)
 

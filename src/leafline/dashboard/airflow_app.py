@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from leafline.dag_settings import DagSettings
 from leafline.dashboard.app import create_app
 from leafline.jobspec import load_spec
-from leafline.runs.index import LoadedRuns, RunsIndex, runs_uri
+from leafline.runs.index import RunsIndex, runs_uri
 from leafline.transform.storage import Storage
 
 
@@ -30,11 +30,11 @@ def runs_location(environ: Mapping[str, str]) -> tuple[str, str]:
     return runs_uri(spec.bucket, spec.project_id), settings.aws_conn_id
 
 
-def _loader(environ: Mapping[str, str]) -> Callable[[], LoadedRuns]:
+def _loader(environ: Mapping[str, str]) -> Callable[[], RunsIndex]:
     """Settings are read at each request (not when the api-server imports plugins); S3 clients are kept."""
     clients: dict[str, Any] = {}
 
-    def load() -> LoadedRuns:
+    def load() -> RunsIndex:
         uri, conn_id = runs_location(environ)
         client = None
         if uri.startswith("s3://"):
@@ -43,7 +43,7 @@ def _loader(environ: Mapping[str, str]) -> Callable[[], LoadedRuns]:
 
                 clients[conn_id] = S3Hook(aws_conn_id=conn_id).get_conn()
             client = clients[conn_id]
-        return RunsIndex(Storage(client=client), uri).load()
+        return RunsIndex(Storage(client=client), uri)
 
     return load
 

@@ -42,7 +42,7 @@ def dashboard_app(args: argparse.Namespace) -> tuple[FastAPI, str]:
     from leafline.transform.storage import Storage
 
     index = RunsIndex(Storage(), args.runs or default_runs())
-    return create_app(index.load), index.uri
+    return create_app(index), index.uri
 
 
 def run_dashboard_command(args: argparse.Namespace) -> int:

@@ -1,16 +1,31 @@
-"""What the pages show, from run records: the filtered runs table and one run with its neighbours."""
+"""What the pages show, from run records: a page of the filtered runs table and one run with its neighbours.
+
+Every page reads a bounded part of the index: the runs table reads records newest first until it has a page
+of matching runs (PAGE_SIZE) or has read SCAN_RECORDS records or SCAN_BYTES, and links to the older ones
+from where it stopped; a run's page reads its own record, the previous run's and at most SCAN_RECORDS of
+the older ones for its plots. Records are read one at a time; only the rows shown are kept.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from leafline.errors import UsageError
+from leafline.runs.index import RECORD_KEY, Listing, RunsIndex, record_key, recorded
+from leafline.runs.record import STATUSES, RecordError, check_run_id
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-STATUSES = ("succeeded", "failed")
+PAGE_SIZE = 50  # runs in one page of the table
+SCAN_RECORDS, SCAN_BYTES = 500, 32 * 2**20  # the most one page reads (a filter that matches few runs)
+RECENT_RUNS = 20  # a run's plots: the project's runs up to this one
+# A record's link is an href only when it is a plain http(s) URL (no credentials, no backslash, printable
+# ASCII) or the Airflow run path leafline writes (leafline.dag_tasks); any other (javascript:, data:, a
+# protocol-relative //host, entity or whitespace tricks) is shown as text. Jinja escapes the attribute.
+_WEB_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][!#-\[\]-~]*)?", re.ASCII)
+_AIRFLOW_RUN = re.compile(r"(?!.*\.\.)/dags/[A-Za-z0-9_.-]+/runs/[A-Za-z0-9_.~:+-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,13 @@ class RunFilter:
             if values[key] is not None and not _DATE.match(values[key]):
                 raise UsageError(f"{key}={values[key]!r}: expected a date, YYYY-MM-DD")
         return cls(**values)
+
+    def query(self) -> dict[str, str]:
+        """The filter as query parameters (for the links to other pages)."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def covers(self, run_date: str) -> bool:
+        return (self.date_from or run_date) <= run_date <= (self.date_to or run_date)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         version = (record.get("model_package") or {}).get("version")
@@ -79,15 +101,94 @@ def table_row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def neighbours(record: Mapping[str, Any], records: Sequence[Mapping[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The project's runs up to and including this one, oldest first, at most count of them."""
-    project = record.get("project_id")
-    newest_first = [dict(r) for r in records if r.get("project_id") == project]
-    position = next((i for i, r in enumerate(newest_first) if r.get("run_id") == record.get("run_id")), 0)
-    return list(reversed(newest_first[position : position + count]))
+def link_href(link: str) -> str | None:
+    """The href a record's link may have, or None: it is then shown as text."""
+    return link if _WEB_LINK.fullmatch(link) or _AIRFLOW_RUN.fullmatch(link) else None
 
 
-def previous_run(record: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The run drift was measured against (the record names it), if it is still in the index."""
+def page_cursor(query: Mapping[str, str]) -> str | None:
+    """`before`: the key of the last record the previous page read (the table goes on with older ones)."""
+    before = query.get("before") or None
+    if before is not None and not RECORD_KEY.fullmatch(before):
+        raise UsageError(f"before={before!r}: expected a record's key, YYYY-MM-DD/RUN.json")
+    return before
+
+
+@dataclass
+class RunsPage:
+    location: str
+    rows: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    problems: list[str] = field(default_factory=list)  # the records this page could not read, and the listing's
+    runs: int = 0  # record files listed, less those found unreadable
+    older: str | None = None  # the `before` of the next page; None: no older records
+    projects: list[str] = field(default_factory=list)  # of the runs read, for the filter
+
+
+def runs_page(index: RunsIndex, chosen: RunFilter, before: str | None) -> RunsPage:
+    listing = index.listing()
+    shown = RunsPage(listing.location, problems=list(listing.problems))
+    files = [f for f in listing.files if (before is None or f.key < before) and chosen.covers(f.run_date)]
+    found: list[tuple[tuple[str, str], dict[str, Any]]] = []
+    projects: set[Any] = set()
+    unreadable = read_bytes = 0
+    for position, (file, record) in enumerate(index.scan(files, shown.problems)):
+        unreadable += record is None
+        read_bytes += file.size
+        if record is not None and chosen.matches(record):
+            found.append(((file.run_date, recorded(record)), table_row(record)))
+        projects.add(record.get("project_id") if record else None)
+        if len(found) >= PAGE_SIZE or position + 1 >= SCAN_RECORDS or read_bytes >= SCAN_BYTES:
+            shown.older = file.key if position + 1 < len(files) else None
+            break
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    shown.rows = [row for _, row in found]
+    shown.runs = len(listing.files) - unreadable
+    shown.projects = sorted(str(p) for p in projects | {chosen.project} if p)
+    return shown
+
+
+@dataclass
+class RunView:
+    record: dict[str, Any]
+    row: dict[str, Any]
+    recent: list[dict[str, Any]]  # the project's runs up to and including this one, oldest first (table rows)
+    previous: dict[str, Any] | None  # the run drift was measured against, if it is still in the index
+
+
+class RunNotFound(UsageError):
+    """No record of that run in the index."""
+
+
+def run_view(index: RunsIndex, run_id: str) -> RunView:
+    """RunNotFound, or RecordError when the run's own record cannot be read (the message says why)."""
+    try:
+        check_run_id(run_id)
+    except RecordError as exc:
+        raise RunNotFound(f"no run {run_id!r} can be in {index.uri} ({exc})") from None
+    listing = index.listing()
+    record = index.find(listing, run_id)
+    if record is None:
+        raise RunNotFound(f"no run {run_id!r} in {listing.location}")
+    return RunView(record, table_row(record), _recent(index, listing, record), _previous(index, listing, record))
+
+
+def _recent(index: RunsIndex, listing: Listing, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    key = record_key(record["run_date"], record["run_id"])
+    older = [file for file in listing.files if file.key < key][:SCAN_RECORDS]
+    rows = [table_row(record)]
+    for _, other in index.scan(older, []):
+        if other is not None and other.get("project_id") == record.get("project_id"):
+            rows.append(table_row(other))
+        if len(rows) >= RECENT_RUNS:
+            break
+    return list(reversed(rows))
+
+
+def _previous(index: RunsIndex, listing: Listing, record: Mapping[str, Any]) -> dict[str, Any] | None:
     wanted = (record.get("drift") or {}).get("previous_run_id")
-    return next((dict(r) for r in records if wanted and r.get("run_id") == wanted), None)
+    if not wanted:
+        return None
+    try:
+        return index.find(listing, wanted)
+    except RecordError:  # shown on the runs table; this page simply has no comparison
+        return None

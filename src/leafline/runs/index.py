@@ -1,22 +1,57 @@
 """The runs index: `s3://{bucket}/{project_id}/runs/{run_date}/{run}.json`, or the same layout in a folder.
 
-Reading is forgiving: a record that is not JSON, or not a run record, is reported with its location
-instead of stopping the others from being read.
+Reading is strict and bounded. listing() names every record file, newest run date first, without reading
+one; read() parses one (leafline.runs.record.parse_record: at most 1 MiB, every field of its type) and
+checks it sits where its run_date and run_id put it; scan() reads files one at a time, so no reader holds
+the whole index. A file that cannot be read is reported with its location instead of stopping the others
+from being read. write() refuses, before anything is written, a record the reader would refuse.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from leafline.jobspec import safe_name
+from leafline.runs.record import MAX_RECORD_BYTES, RecordError, check_run_date, check_run_id, parse_record
 from leafline.transform.storage import Storage, StorageError, absolute_location, join_uri
+
+Record = dict[str, Any]
+RECORD_KEY = re.compile(r"(\d{4}-\d{2}-\d{2})/([A-Za-z0-9-]{1,63})\.json")  # {run_date}/{safe_name(run_id)}.json
 
 
 def runs_uri(bucket: str, project_id: str) -> str:
     return f"s3://{bucket}/{project_id}/runs/"
+
+
+def record_key(run_date: object, run_id: object) -> str:
+    """Where a run's record goes below the index; RecordError for a run date or id that is not safe in a path."""
+    return f"{check_run_date(run_date)}/{safe_name(check_run_id(run_id))}.json"
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    uri: str
+    key: str  # "{run_date}/{name}.json" below the index
+    size: int
+
+    @property
+    def run_date(self) -> str:
+        return self.key.partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.partition("/")[2].removesuffix(".json")
+
+
+@dataclass
+class Listing:
+    location: str  # the index listed
+    files: list[RecordFile] = field(default_factory=list)  # newest run date first (keys in reverse order)
+    problems: list[str] = field(default_factory=list)  # "{uri}: what is wrong with it", or why nothing was listed
 
 
 @dataclass
@@ -33,46 +68,93 @@ class RunsIndex:
         self.uri = located if located.endswith("/") else located + "/"
 
     def record_uri(self, record: Mapping[str, Any]) -> str:
-        return join_uri(self.uri, f"{record['run_date']}/{safe_name(str(record['run_id']))}.json")
+        return join_uri(self.uri, record_key(record.get("run_date"), record.get("run_id")))
 
     def write(self, record: Mapping[str, Any], also: Sequence[str] = ()) -> str:
         """Into the index (its URI is returned), and the same bytes to each of `also` (beside the outputs)."""
         uri = self.record_uri(record)
         body = json.dumps(record, indent=2, default=str).encode()
+        parse_record(body, uri)  # what is written is what every reader accepts
         for target in (uri, *also):
             self.storage.publish_bytes(body, target)
         return uri
 
-    def load(self) -> LoadedRuns:
-        loaded = LoadedRuns(location=self.uri)
+    def listing(self) -> Listing:
+        listing = Listing(location=self.uri)
         try:
             objects = self.storage.list_prefix(self.uri)
         except StorageError as exc:
-            loaded.problems.append(str(exc))
-            return loaded
+            listing.problems.append(str(exc))
+            return listing
         for obj in objects:
             if not obj.relative_key.endswith(".json"):
                 continue
+            if RECORD_KEY.fullmatch(obj.relative_key):
+                listing.files.append(RecordFile(obj.uri, obj.relative_key, obj.size))
+            else:
+                listing.problems.append(f"{obj.uri}: not where a run record goes ({{run_date}}/{{run}}.json)")
+        listing.files.sort(key=lambda file: file.key, reverse=True)
+        return listing
+
+    def read(self, file: RecordFile) -> dict[str, Any]:
+        """One record, checked; RecordError (or StorageError) names the file and what is wrong."""
+        if file.size > MAX_RECORD_BYTES:  # refused unread
+            raise RecordError(f"{file.uri}: {file.size:,} bytes, over the {MAX_RECORD_BYTES:,}-byte limit of a record")
+        with self.storage.open_read(file.uri) as stream:
+            body = stream.read(MAX_RECORD_BYTES + 1)  # bounded even if the file grew since it was listed
+        record = parse_record(body, file.uri)
+        expected = record_key(record["run_date"], record["run_id"])
+        if expected != file.key:
+            raise RecordError(f"{file.uri}: the record of run {record['run_id']!r} of {record['run_date']} belongs "
+                              f"at {expected} in the index, not here")  # fmt: skip
+        record["outputs"] = {**(record.get("outputs") or {}), "record_uri": file.uri}
+        return record
+
+    def scan(self, files: Iterable[RecordFile], problems: list[str]) -> Iterator[tuple[RecordFile, Record | None]]:
+        """Each file with its record, read one at a time; None for one that cannot be read (its problem appended)."""
+        for file in files:
             try:
-                record = json.loads(self.storage.read_bytes(obj.uri))
-            except (StorageError, ValueError) as exc:
-                loaded.problems.append(f"{obj.uri}: not a readable JSON run record ({exc})")
+                yield file, self.read(file)
+            except (RecordError, StorageError) as exc:
+                problems.append(str(exc))
+                yield file, None
+
+    def find(self, listing: Listing, run_id: str) -> dict[str, Any] | None:
+        """The record of run_id (only the files it can be in are read); RecordError when its file is unreadable."""
+        name, failed = safe_name(check_run_id(run_id)), None
+        for file in listing.files:
+            if file.name != name:
                 continue
-            if not isinstance(record, dict) or not str(record.get("schema", "")).startswith("leafline.run/"):
-                loaded.problems.append(f"{obj.uri}: not a leafline run record (no leafline.run schema)")
+            try:
+                record = self.read(file)
+            except RecordError as exc:
+                failed = failed or exc
                 continue
-            record.setdefault("outputs", {})["record_uri"] = obj.uri
-            loaded.records.append(record)
-        loaded.records.sort(key=_recorded, reverse=True)
+            if record["run_id"] == run_id:
+                return record
+        if failed is not None:
+            raise failed
+        return None
+
+    def load(self) -> LoadedRuns:
+        """Every readable record, newest recorded first (for a summary over a small index; pages use scan)."""
+        listing = self.listing()
+        loaded = LoadedRuns(location=self.uri, problems=listing.problems)
+        loaded.records = [record for _, record in self.scan(listing.files, loaded.problems) if record is not None]
+        loaded.records.sort(key=recorded, reverse=True)
         return loaded
 
     def previous(self, run_id: str) -> dict[str, Any] | None:
-        """The newest other run whose scores passed validation: what drift is measured against."""
-        for record in self.load().records:
-            validation = record.get("validation") or {}
-            if record.get("run_id") != run_id and validation.get("passed") and validation.get("report_uri"):
-                return record
-        return None
+        """The newest other run whose scores passed validation: what drift is measured against (read one at a time)."""
+        best: dict[str, Any] | None = None
+        for _, record in self.scan(self.listing().files, []):
+            validation = (record or {}).get("validation") or {}
+            validated = validation.get("passed") and validation.get("report_uri")
+            if record is None or record["run_id"] == run_id or not validated:
+                continue
+            if best is None or recorded(record) > recorded(best):
+                best = record
+        return best
 
 
 def previous_report(storage: Storage, index_uri: str, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -88,5 +170,6 @@ def previous_report(storage: Storage, index_uri: str, run_id: str) -> tuple[str 
     return str(previous["run_id"]), report
 
 
-def _recorded(record: Mapping[str, Any]) -> str:
-    return str(record.get("recorded") or record.get("transform_job", {}).get("ended") or "")
+def recorded(record: Mapping[str, Any]) -> str:
+    """When a record was written (older records: when their job ended), for ordering."""
+    return str(record.get("recorded") or (record.get("transform_job") or {}).get("ended") or "")

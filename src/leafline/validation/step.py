@@ -165,8 +165,9 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
 
     from leafline.jobspec import safe_name
     from leafline.runs.cost import job_cost
+    from leafline.runs.index import record_key
     from leafline.runs.measures import run_totals
-    from leafline.runs.record import build_record
+    from leafline.runs.record import build_record, parse_record
     from leafline.transform.storage import Storage, join_uri
 
     arn = values["record_model_package"] or ""
@@ -188,10 +189,11 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
         links={"pipeline_execution": values["record_link"]} if values["record_link"] else {},
         outputs={"output_uri": values["record_output"], "report_uri": values["record_report"]},
     )  # fmt: skip
-    if values["record_runs_index"]:
-        name = f"{values['record_run_date']}/{safe_name(values['record_run_id'])}.json"
-        record["outputs"]["record_uri"] = join_uri(values["record_runs_index"], name)
+    if values["record_runs_index"]:  # RecordError for a run date or id that is not safe in a path
+        key = record_key(values["record_run_date"], values["record_run_id"])
+        record["outputs"]["record_uri"] = join_uri(values["record_runs_index"], key)
     body = json.dumps(record, indent=2, default=str) + "\n"
+    parse_record(body.encode(), "the run record")  # what is written is what the dashboard accepts (run id, date)
     for path in (root / RECORD_DIR / f"{safe_name(values['record_run_id'])}.json", root / RUN_DIR / "run.json"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
