@@ -6,7 +6,9 @@ the pool; a malformed framing header is a 400/413 naming the problem, never a 50
 
 from __future__ import annotations
 
+import select
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from leafline.server_process import ServerProcess
+from leafline.server_process import ServerProcess, http_request
+from leafline.serving.connections import ConnectionLimits
+from leafline.serving.http_server import ScoringHTTPServer, ServingState
 
 READ_TIMEOUT = 1.0
 WORKERS = 4
@@ -123,6 +127,7 @@ def _threads(pid: int) -> int:
 
 
 def test_many_idle_connections_cost_no_threads(slow_server: ServerProcess) -> None:
+    _score_within_bound(slow_server)  # the native libraries start their thread pools on a first request
     before = _threads(slow_server.pid)
     with ExitStack() as stack:
         idle = [stack.enter_context(_connect(slow_server)) for _ in range(200)]
@@ -189,3 +194,23 @@ def test_a_5_mb_line_with_no_payload_limit_is_read_whole(binary_model_dir: Path)
         assert status == 200, out[:300]
         chunked = _post_head(chunked=True) + b"%x\r\n" % len(long_line) + long_line + b"\r\n0\r\n\r\n"
         assert _exchange(server, chunked)[0] == 200
+
+
+def test_at_the_connection_limit_the_longest_idle_connection_makes_room() -> None:
+    limits = ConnectionLimits(workers=2, read_timeout=READ_TIMEOUT, idle_timeout=30, max_connections=4)
+    server = ScoringHTTPServer(("127.0.0.1", 0), ServingState(concurrency=1), limits)
+    loop = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    loop.start()
+    host, port = server.server_address
+    try:
+        with ExitStack() as stack:
+            idle = [stack.enter_context(socket.create_connection((host, port), timeout=BOUND)) for _ in range(4)]
+            for sock in idle:
+                sock.sendall(b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert _response(sock)[0] == 503  # no model loaded: answered, and the connection kept open
+            assert http_request(host, port, "GET", "/ping", timeout=BOUND)[0] == 503
+            closed, _, _ = select.select(idle, [], [], BOUND)  # one that waited longest was closed to make room
+            assert closed and all(sock.recv(1) == b"" for sock in closed)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -105,6 +105,7 @@ class ConnectionServer:
         self._work: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._stopping = False
         self._stopped = threading.Event()
+        self._next_expiry = 0.0
         # Started up front so the thread count is fixed; daemons, so a worker stuck on a client cannot delay exit.
         for number in range(limits.workers):
             threading.Thread(target=self._worker, name=f"http-worker-{number}", daemon=True).start()
@@ -120,7 +121,10 @@ class ConnectionServer:
                     else:
                         self._receive(key.data)
                 self._take_back()
-                self._expire(time.monotonic())
+                now = time.monotonic()
+                if now >= self._next_expiry:  # a scan per poll interval, not per event
+                    self._expire(now)
+                    self._next_expiry = now + poll_interval
         finally:
             self._stopped.set()
 
@@ -130,10 +134,12 @@ class ConnectionServer:
         self._stopped.wait()
 
     def server_close(self) -> None:
-        self._selector.close()
-        self._listener.close()
         for connection in list(self._waiting):
             self._close(connection)
+        self._selector.close()
+        self._listener.close()
+        self._waker_read.close()
+        self._waker_write.close()
         for _ in range(self.limits.workers):
             self._work.put(None)
 
