@@ -119,6 +119,20 @@ def test_stalled_body_is_answered_408_and_logged(slow_server: ServerProcess) -> 
     assert timeouts and "LEAFLINE_READ_TIMEOUT" in timeouts[-1]["error"]
 
 
+def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_read_timeout(slow_server: ServerProcess) -> None:
+    head = STALLS["unfinished_headers"] * 100
+    with _connect(slow_server) as sock:
+        started = time.monotonic()
+        for sent in range(len(head)):
+            sock.sendall(head[sent : sent + 1])
+            # Waiting on the socket paces the trickle: readable means the server closed it.
+            if select.select([sock], [], [], READ_TIMEOUT / 4)[0] or time.monotonic() - started > BOUND:
+                break
+        waited = time.monotonic() - started
+        assert sock.recv(1) == b"", "the connection is still open"
+    assert READ_TIMEOUT * 0.9 <= waited < READ_TIMEOUT + 1.5, f"closed after {waited:.2f} s"
+
+
 def _threads(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):

@@ -29,7 +29,7 @@ _RECV_BYTES = 65536
 @dataclass(frozen=True)
 class ConnectionLimits:
     workers: int  # requests being read or answered at once (each holds at most one body in memory)
-    read_timeout: float  # seconds a request may go without sending a byte (headers and body)
+    read_timeout: float  # seconds for a whole header section; for a body, seconds without a byte
     idle_timeout: float  # seconds a keep-alive connection may wait for its next request
     max_connections: int = 1000  # open connections; beyond it the longest-waiting one is closed
     max_header_bytes: int = 64 * 1024  # a worker takes the connection once this much arrived, headers ended or not
@@ -40,7 +40,7 @@ class Connection:
     sock: socket.socket
     address: tuple[str, int]
     pending: bytearray = field(default_factory=bytearray)  # bytes the loop read before a worker took over
-    since: float = field(default_factory=time.monotonic)  # last byte, or end of the last request
+    since: float = field(default_factory=time.monotonic)  # first header byte, or when it began to wait
 
 
 class _Prefixed(io.RawIOBase):
@@ -179,8 +179,9 @@ class ConnectionServer:
         if not data:
             self._close(connection)
             return
+        if not connection.pending:  # the header section's clock starts at its first byte, not its last:
+            connection.since = time.monotonic()  # a byte a second cannot keep a connection open forever
         connection.pending += data
-        connection.since = time.monotonic()
         if len(connection.pending) >= self.limits.max_header_bytes or any(e in connection.pending for e in _HEADER_END):
             self._selector.unregister(connection.sock)
             del self._waiting[connection]
@@ -209,7 +210,7 @@ class ConnectionServer:
             level="warning",
             client=connection.address[0],
             received_bytes=len(connection.pending),
-            error=f"header section stalled: no byte for LEAFLINE_READ_TIMEOUT={self.limits.read_timeout:g} s",
+            error=f"header section not complete within LEAFLINE_READ_TIMEOUT={self.limits.read_timeout:g} s",
         )
 
     def _evict_oldest(self) -> bool:
