@@ -24,7 +24,7 @@ from leafline.serving.connections import (
     ConnectionLimits,
     ConnectionServer,
     SocketWriter,
-    has_buffered_request,
+    next_request_within,
 )
 from leafline.serving.errors import InvalidInputError, PayloadTooLargeError, RequestTimeoutError, ServingError
 from leafline.serving.jsonlog import log_event
@@ -37,6 +37,7 @@ _DECIMAL = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() and int() accept '
 _HUGE = 10**19  # any longer Content-Length: larger than every limit (and int() refuses 4,301 digits)
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")  # int(x, 16) accepts '0x5', '-5', '1_0' and spaces
 _MAX_TRAILERS = 100
+_LINGER = 0.02  # seconds a worker waits for a keep-alive connection's next request before the loop takes it
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ScoringHTTPServer(ConnectionServer):
             handler.handle_one_request()
             if handler.close_connection:
                 return False
-            if not has_buffered_request(connection.sock, reader, self.limits.read_timeout):
+            if not next_request_within(connection.sock, reader, _LINGER, self.limits.read_timeout):
                 return True
 
 
