@@ -107,6 +107,7 @@ class ConnectionServer:
         self._stopping = False
         self._stopped = threading.Event()
         self._next_expiry = 0.0
+        self._accept_paused = False
         # Started up front so the thread count is fixed; daemons, so a worker stuck on a client cannot delay exit.
         for number in range(limits.workers):
             threading.Thread(target=self._worker, name=f"http-worker-{number}", daemon=True).start()
@@ -124,6 +125,7 @@ class ConnectionServer:
                 self._take_back()
                 now = time.monotonic()
                 if now >= self._next_expiry:  # a scan per poll interval, not per event
+                    self._resume_accepting()
                     self._expire(now)
                     self._next_expiry = now + poll_interval
         finally:
@@ -152,9 +154,10 @@ class ConnectionServer:
                 sock, address = self._listener.accept()
             except BlockingIOError:
                 return
-            except OSError as exc:  # out of descriptors despite the budget: make room, retry next turn
+            except OSError as exc:  # out of descriptors despite the budget: make room, or pause accepting
                 log_event("accept_failed", level="warning", error=str(exc))
-                self._evict_oldest()
+                if not self._evict_oldest():
+                    self._pause_accepting()
                 return
             if self._open >= self._max_connections and not self._evict_oldest():
                 sock.close()
@@ -164,6 +167,16 @@ class ConnectionServer:
             with self._open_lock:
                 self._open += 1
             self._wait_for_request(Connection(sock, address))
+
+    def _pause_accepting(self) -> None:
+        """Stop watching the listener for a poll interval, so a failing accept() cannot spin the loop."""
+        self._selector.unregister(self._listener)
+        self._accept_paused = True
+
+    def _resume_accepting(self) -> None:
+        if self._accept_paused:
+            self._selector.register(self._listener, selectors.EVENT_READ, "accept")
+            self._accept_paused = False
 
     def _wait_for_request(self, connection: Connection) -> None:
         connection.since = time.monotonic()
@@ -182,8 +195,10 @@ class ConnectionServer:
             return
         if not connection.pending:  # the header section's clock starts at its first byte, not its last:
             connection.since = time.monotonic()  # a byte a second cannot keep a connection open forever
+        searched = max(0, len(connection.pending) - 3)  # only the new bytes (and 3 before): no rescans
         connection.pending += data
-        if len(connection.pending) >= self.limits.max_header_bytes or any(e in connection.pending for e in _HEADER_END):
+        ended = any(connection.pending.find(end, searched) >= 0 for end in _HEADER_END)
+        if ended or len(connection.pending) >= self.limits.max_header_bytes:
             self._selector.unregister(connection.sock)
             del self._waiting[connection]
             self._work.put(connection)
