@@ -163,7 +163,9 @@ class ConnectionServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see _Handler: no Nagle delay
+            # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed ACK
+            # of the headers on a keep-alive connection (measured: 1 MB payloads took 60 ms instead of 15 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._open_lock:
                 self._open += 1
             self._wait_for_request(Connection(sock, address))
