@@ -88,6 +88,8 @@ def _fetch(bucket: str, key: str, root: Path, region: str, limits: ExtractionLim
             if not model_dir.is_dir():  # not another server that unpacked the same model first
                 raise
         return model_dir
+    except OSError as exc:  # a full disk or a folder the server may not write
+        raise ModelLoadError(f"s3://{bucket}/{key}: cannot store the model in {root} ({exc})") from None
     finally:
         incoming.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -131,6 +133,8 @@ def extract_archive(archive: Path, destination: Path, limits: ExtractionLimits |
         _stream_members(archive, staging, limits)
         for entry in staging.iterdir():
             _replace(entry, root / entry.name)
+    except OSError as exc:
+        raise ModelLoadError(f"{archive}: cannot move the unpacked model into {root} ({exc})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -38,7 +38,7 @@ class ServerSettings:
     default_accept: str
     backend: str  # "auto" uses a matching compiled artifact; "lightgbm" forces the fallback
     profiling: bool
-    read_timeout: float = DEFAULT_READ_TIMEOUT  # seconds without a byte from a client mid-request
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # a whole header section; a body (or reply) without a byte
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # seconds a keep-alive connection may wait for a request
     workers: int | None = None  # requests read or answered at once; None: derived from the concurrency
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_MB * 2**20
@@ -81,10 +81,8 @@ class ServerSettings:
             read_timeout=_seconds(env, "LEAFLINE_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
             idle_timeout=_seconds(env, "LEAFLINE_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT),
             workers=_optional_int(env, "LEAFLINE_WORKERS", minimum=1),
-            max_unpacked_bytes=(_optional_int(env, "LEAFLINE_MAX_UNPACKED_MB", minimum=1) or DEFAULT_MAX_UNPACKED_MB)
-            * 2**20,
-            max_archive_members=_optional_int(env, "LEAFLINE_MAX_ARCHIVE_MEMBERS", minimum=1)
-            or DEFAULT_MAX_ARCHIVE_MEMBERS,
+            max_unpacked_bytes=_positive_int(env, "LEAFLINE_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB) * 2**20,
+            max_archive_members=_positive_int(env, "LEAFLINE_MAX_ARCHIVE_MEMBERS", DEFAULT_MAX_ARCHIVE_MEMBERS),
         )
 
 
@@ -113,6 +111,11 @@ def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None
     if value < minimum:
         raise ConfigurationError(f"{name}={value} must be >= {minimum}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional_int(env, name, minimum=1)
+    return default if value is None else value
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
