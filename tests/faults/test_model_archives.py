@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +79,13 @@ def test_a_reused_download_dir_serves_the_model_just_fetched(
     s3.put_object(Bucket="reuse", Key="p/b/model.tar.gz", Body=_archive({"model.txt": model_b}))
     s3.put_object(Bucket="reuse", Key="p/a/model.tar.gz", Body=_archive({"model.txt": model_a}))
     shared = {"MODEL_S3_BUCKET": "reuse", "AWS_ENDPOINT_URL": s3_endpoint, "LEAFLINE_DOWNLOAD_DIR": str(tmp_path / "d")}
+    # What a server killed mid-download or mid-unpack an hour ago left behind is cleared on the next start.
+    leftovers = [tmp_path / "d" / ".incoming-dead.partial", tmp_path / "d" / ".staging-dead" / "model.txt"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a model")
+    for path in (*leftovers, leftovers[1].parent):
+        os.utime(path, (time.time() - 7200,) * 2)
     x = scoring_rows(6, rows=50)
     expected_a, expected_b = _lightgbm(binary_model_dir, x), _lightgbm(other_model_dir, x)
     assert np.abs(expected_a - expected_b).max() > 1e-3  # the two models are told apart by their scores

@@ -10,12 +10,14 @@ left there is never served in place of what this run fetched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 import shutil
 import tarfile
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 ARCHIVE_NAME = "model.tar.gz"
 _CHUNK_BYTES = 8 * 2**20
+_LEFTOVER_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def _resolve(settings: ServerSettings) -> Path:
 def _fetch(bucket: str, key: str, root: Path, region: str, limits: ExtractionLimits) -> Path:
     """s3://bucket/key (model.txt or model.tar.gz) as root/<sha256>/, complete or not at all."""
     root.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(root)
     incoming = root / f".incoming-{secrets.token_hex(8)}"
     staging = root / f".staging-{secrets.token_hex(8)}"
     try:
@@ -93,6 +97,21 @@ def _fetch(bucket: str, key: str, root: Path, region: str, limits: ExtractionLim
     finally:
         incoming.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Downloads and unpackings a killed server left behind; an hour untouched, so none still in progress."""
+    cutoff = time.time() - _LEFTOVER_SECONDS
+    for entry in root.iterdir():
+        if not entry.name.startswith((".incoming-", ".staging-")):
+            continue
+        with contextlib.suppress(OSError):  # another server's cleanup got there first
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def _sha256(path: Path) -> str:
