@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from collections.abc import Iterator
@@ -56,7 +57,9 @@ def test_model_is_downloaded_from_the_seed_layout_in_s3(
     with ServerProcess(tmp_path / "unused", env=env) as server:
         status, _, body = server.request("POST", "/invocations", b"1,2,3,4,5,6\n", {"Content-Type": "text/csv"})
     assert status == 200 and float(body) > 0
-    assert (tmp_path / "download" / "model.txt").read_bytes() == (binary_model_dir / "model.txt").read_bytes()
+    model = (binary_model_dir / "model.txt").read_bytes()
+    # Kept under the hash of what was downloaded, so a reused folder never serves an older model.
+    assert (tmp_path / "download" / hashlib.sha256(model).hexdigest() / "model.txt").read_bytes() == model
 
 
 def test_model_tar_gz_in_s3_is_unpacked(s3_endpoint: str, binary_model_dir: Path, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
     settings = ServerSettings.from_env({})
     assert (settings.port, settings.model_dir, settings.region) == (8080, Path("/opt/ml/model"), "sa-east-1")
     assert settings.max_payload_mb is None and settings.max_concurrency is None and not settings.profiling
+    assert (settings.read_timeout, settings.idle_timeout, settings.workers) == (60.0, 60.0, None)
+    assert (settings.max_unpacked_bytes, settings.max_archive_members) == (4 * 2**30, 10_000)
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,10 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
         ({"MODEL_S3_BUCKET": "b"}, "MODEL_S3_BUCKET and MODEL_S3_KEY must be set together"),
         ({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "-1"}, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=-1 must be >= 0"),
         ({"LEAFLINE_BACKEND": "gpu"}, "LEAFLINE_BACKEND='gpu' must be 'auto' or 'lightgbm'"),
+        ({"LEAFLINE_READ_TIMEOUT": "0"}, "LEAFLINE_READ_TIMEOUT=0 must be a number of seconds above 0"),
+        ({"LEAFLINE_IDLE_TIMEOUT": "nan"}, "LEAFLINE_IDLE_TIMEOUT=nan must be a number of seconds above 0"),
+        ({"LEAFLINE_WORKERS": "0"}, "LEAFLINE_WORKERS=0 must be >= 1"),
+        ({"LEAFLINE_MAX_UNPACKED_MB": "lots"}, "LEAFLINE_MAX_UNPACKED_MB='lots' is not an integer"),
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -25,6 +25,12 @@ class NotAcceptableError(ServingError):
     status = 406
 
 
+class RequestTimeoutError(ServingError):
+    """The client stopped sending its body for longer than LEAFLINE_READ_TIMEOUT."""
+
+    status = 408
+
+
 class PayloadTooLargeError(ServingError):
     """The body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB."""
 

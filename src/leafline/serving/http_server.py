@@ -1,28 +1,43 @@
-"""The HTTP edge: routes, body limits and status codes. Scoring itself lives in `scoring`.
+"""The HTTP edge: routes, framing, body limits and status codes. Scoring itself lives in `scoring`.
 
-A thread per connection (ThreadingHTTPServer) is enough because the heavy work — CSV parsing in
-pyarrow and prediction in native code — releases the GIL; a semaphore bounds in-flight requests to the
-configured concurrency, so memory stays bounded whatever the client does.
+Connections live in `connections` (an event loop and a fixed pool of workers). The heavy work — CSV
+parsing in pyarrow and prediction in native code — releases the GIL; a semaphore bounds requests being
+scored to the configured concurrency. A body is read whole, under the read timeout, before its request
+takes a slot, so a client that stalls holds a worker for at most the read timeout and never a slot.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from leafline.serving.errors import InvalidInputError, PayloadTooLargeError, ServingError
+from leafline.serving.connections import (
+    Connection,
+    ConnectionLimits,
+    ConnectionServer,
+    SocketWriter,
+    next_request_within,
+)
+from leafline.serving.errors import InvalidInputError, PayloadTooLargeError, RequestTimeoutError, ServingError
 from leafline.serving.jsonlog import log_event
 from leafline.serving.profiling import Profiler
 from leafline.serving.scoring import Scorer
 
 _DRAIN_LIMIT = 256 * 2**20  # read and drop at most this much of an oversized body to answer 413 cleanly
 _READ_CHUNK = 2**20
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() and int() accept '²' and '٣'
+_HUGE = 10**19  # any longer Content-Length: larger than every limit (and int() refuses 4,301 digits)
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")  # int(x, 16) accepts '0x5', '-5', '1_0' and spaces
+_MAX_TRAILERS = 100
+_LINGER = 0.02  # seconds a worker waits for a keep-alive connection's next request before the loop takes it
 
 
 @dataclass
@@ -59,24 +74,36 @@ class ServingState:
         self.scorer = scorer  # last: /ping turns 200 only when everything else is in place
 
 
-class ScoringHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], state: ServingState) -> None:
+class ScoringHTTPServer(ConnectionServer):
+    def __init__(self, address: tuple[str, int], state: ServingState, limits: ConnectionLimits) -> None:
         self.state = state
-        super().__init__(address, _Handler)
+        super().__init__(address, limits, self._serve_requests)
+
+    def _serve_requests(self, connection: Connection, reader: io.BufferedReader) -> bool:
+        """Requests on one connection while each next one follows within the linger; False once it must close."""
+        while True:
+            handler = _Handler(connection, reader, self)
+            handler.handle_one_request()
+            if handler.close_connection:
+                return False
+            if not next_request_within(connection.sock, reader, _LINGER, self.limits.read_timeout):
+                return True
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed ACK
-    # of the headers on a keep-alive connection (measured: 1 MB payloads took 60 ms instead of 15 ms).
-    disable_nagle_algorithm = True
-    server: ScoringHTTPServer
+    server: ScoringHTTPServer  # type: ignore[assignment]  # not a socketserver: see connections
     server_version = "leafline"
     sys_version = ""
+
+    def __init__(self, connection: Connection, reader: io.BufferedReader, server: ScoringHTTPServer) -> None:
+        """One request: the stdlib's per-request parsing, on a connection the server keeps between requests."""
+        self.request = self.connection = connection.sock
+        self.client_address = connection.address
+        self.server = server
+        self.rfile = reader
+        self.wfile = SocketWriter(connection.sock)
+        self.close_connection = True
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -110,9 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if state.scorer is None:
                 raise _NotReady()
+            body = self._read_body(state.payload_limit)  # before the slot: a slow client holds none
+            fields["bytes_in"] = len(body)
             with state.slots:
-                body = self._read_body(state.payload_limit)
-                fields["bytes_in"] = len(body)
                 scorer = state.scorer
                 threads = state.enter()
                 try:
@@ -143,57 +170,125 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, scored.body, scored.content_type, {"Server-Timing": timing})
 
     def _read_body(self, limit: int | None) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        framing = self._framing()
+        if framing is None:
             return self._read_chunked(limit)
-        raw_length = self.headers.get("Content-Length", "0").strip() or "0"
-        if not raw_length.isdigit():
-            self.close_connection = True
-            raise InvalidInputError(f"Content-Length {raw_length!r} is not a number")
-        length = int(raw_length)
-        if limit is not None and length > limit:
-            self._drain(length)
+        if limit is not None and framing > limit:
+            self._drain(framing)
             raise PayloadTooLargeError(
-                f"payload of {length} bytes exceeds MaxPayloadInMB ({limit // 2**20} MB = {limit} bytes)"
+                f"payload of {framing} bytes exceeds MaxPayloadInMB ({limit // 2**20} MB = {limit} bytes)"
             )
-        return self.rfile.read(length)
+        return self._read_exactly(framing, f"{framing} bytes")
+
+    def _framing(self) -> int | None:
+        """The body's length, or None for a chunked body; refuses what RFC 9112 lets a server refuse (and closes)."""
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        problem = None
+        if encodings and lengths:
+            problem = "both Content-Length and Transfer-Encoding are set; send one of them"
+        elif encodings:
+            if ",".join(encodings).strip().lower() == "chunked":
+                return None
+            problem = f"Transfer-Encoding {', '.join(encodings)!r} is not supported; use chunked or Content-Length"
+        elif len(lengths) > 1:
+            problem = f"{len(lengths)} Content-Length headers ({', '.join(lengths)}); send one"
+        elif lengths and not _DECIMAL.fullmatch(lengths[0].strip()):
+            problem = f"Content-Length {lengths[0].strip()!r} is not a decimal number of bytes (ASCII digits only)"
+        if problem:
+            self.close_connection = True  # where this body ends is unknown, so nothing after it can be read
+            raise InvalidInputError(problem)
+        digits = (lengths[0].strip().lstrip("0") or "0") if lengths else "0"
+        return int(digits) if len(digits) < len(str(_HUGE)) else _HUGE
+
+    def _read_exactly(self, length: int, expected: str, received: int = 0) -> bytes:
+        """length bytes, a chunk at a time, so memory follows what arrives rather than what is declared."""
+        parts: list[bytes] = []
+        while length > 0:
+            try:
+                chunk = self.rfile.read1(min(_READ_CHUNK, length))  # what arrived: counted if it stalls
+            except TimeoutError:
+                self.close_connection = True
+                raise RequestTimeoutError(
+                    f"request body stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s "
+                    f"(got {received + sum(map(len, parts))} of {expected})"
+                ) from None
+            except OSError as exc:  # reset by the client: logged as its 400, the answer will not arrive
+                self.close_connection = True
+                raise InvalidInputError(
+                    f"the connection failed after {received + sum(map(len, parts))} of {expected} ({exc})"
+                ) from None
+            if not chunk:
+                self.close_connection = True
+                raise InvalidInputError(
+                    f"the body ended after {received + sum(map(len, parts))} of {expected} (connection closed)"
+                )
+            parts.append(chunk)
+            length -= len(chunk)
+        return b"".join(parts)
 
     def _read_chunked(self, limit: int | None) -> bytes:
         parts: list[bytes] = []
         total = 0
         while True:
-            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                self.close_connection = True
-                raise InvalidInputError("malformed chunked body") from None
+            size = self._chunk_size()
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                self._skip_trailers()
                 return b"".join(parts)
             total += size
             if limit is not None and total > limit:
                 self.close_connection = True
                 raise PayloadTooLargeError(f"chunked payload exceeds MaxPayloadInMB ({limit} bytes)")
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(8)  # the CRLF after each chunk
+            parts.append(self._read_exactly(size, f"{total} bytes declared by its chunks so far", total - size))
+            if self._line(8) not in (b"\r\n", b"\n"):
+                raise self._malformed(f"no CRLF after chunk {len(parts)} ({size} bytes)")
+
+    def _chunk_size(self) -> int:
+        line = self._line(1024)
+        if not line.endswith(b"\n"):
+            raise self._malformed("a chunk size line longer than 1024 bytes, or the body ended")
+        size = line.split(b";", 1)[0].strip()
+        if not _HEX.fullmatch(size):
+            raise self._malformed(f"chunk size {size.decode('latin-1')[:20]!r} is not a hexadecimal number")
+        return int(size, 16)
+
+    def _skip_trailers(self) -> None:
+        for _ in range(_MAX_TRAILERS):
+            if self._line(8192) in (b"\r\n", b"\n", b""):
+                return
+        raise self._malformed(f"more than {_MAX_TRAILERS} trailer lines")
+
+    def _line(self, limit: int) -> bytes:
+        try:
+            return self.rfile.readline(limit)
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestTimeoutError(
+                f"chunked body stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s"
+            ) from None
+
+    def _malformed(self, detail: str) -> InvalidInputError:
+        self.close_connection = True
+        return InvalidInputError(f"malformed chunked body: {detail}")
 
     def _drain(self, length: int) -> None:
         if length > _DRAIN_LIMIT:
             self.close_connection = True
             return
-        while length > 0:
-            chunk = self.rfile.read(min(_READ_CHUNK, length))
-            if not chunk:
-                break
-            length -= len(chunk)
+        try:
+            self._read_exactly(length, f"{length} bytes")
+        except ServingError:
+            self.close_connection = True
 
     def _discard_body(self) -> None:
-        raw = self.headers.get("Content-Length", "0").strip()
-        if raw.isdigit():
-            self._drain(int(raw))
-        elif self.headers.get("Transfer-Encoding"):
+        try:
+            framing = self._framing()
+        except ServingError:
+            return  # _framing closes the connection
+        if framing is None:
             self.close_connection = True
+        else:
+            self._drain(framing)
 
     def _reply(
         self, status: int, body: bytes, content_type: str | None = None, extra: dict[str, str] | None = None
@@ -219,6 +314,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log: every request already gets a JSON line."""
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """What the stdlib answers itself (a bad request line, headers too long, a timeout), as JSON."""
+        log_event("http_error", level="warning", client=self.client_address[0], error=format % args)
 
 
 class _NotReady(Exception):

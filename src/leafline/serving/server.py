@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
 from leafline.serving.http_server import ScoringHTTPServer, ServingState
@@ -43,13 +44,15 @@ def run_server(
         concurrency=concurrency, cpus=resources.cpus, profiler=Profiler() if settings.profiling else None
     )
     try:
-        server = ScoringHTTPServer((settings.host, settings.port), state)
+        server = ScoringHTTPServer((settings.host, settings.port), state, _limits(settings, concurrency))
     except OSError as exc:
         log_event("bind_failed", level="error", host=settings.host, port=settings.port, error=str(exc))
         return 1
     # A short poll interval makes shutdown() return within 50 ms of SIGTERM instead of 500 ms.
     threading.Thread(target=server.serve_forever, args=(0.05,), name="http", daemon=True).start()
-    log_event("listening", host=settings.host, port=server.server_address[1], concurrency=concurrency)
+    log_event("listening", host=settings.host, port=server.server_address[1], concurrency=concurrency,
+              workers=server.limits.workers, read_timeout=settings.read_timeout,
+              idle_timeout=settings.idle_timeout)  # fmt: skip
     stop = stop or threading.Event()
     _on_signals(stop)
     try:
@@ -63,6 +66,13 @@ def run_server(
     server.server_close()
     log_event("stopped")
     return 0
+
+
+def _limits(settings: ServerSettings, concurrency: int) -> ConnectionLimits:
+    """By default two workers per slot (one scoring, one reading the next body) and two for /ping and
+    stragglers: bodies in memory stay within workers x MaxPayloadInMB."""
+    workers = settings.workers or 2 * concurrency + 2
+    return ConnectionLimits(workers=workers, read_timeout=settings.read_timeout, idle_timeout=settings.idle_timeout)
 
 
 def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Resources) -> None:

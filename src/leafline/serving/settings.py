@@ -13,6 +13,13 @@ DEFAULT_PORT = 8080
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_REGION = "sa-east-1"
 SUPPORTED_ACCEPTS = ("text/csv", "application/json", "application/jsonlines")
+# Batch Transform sends each body whole and at once (InvocationsTimeoutInSeconds defaults to 600 s), so a
+# minute without a byte means a client that stalled, not one that is slow.
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+# A model archive that unpacks past this is refused (a 2 MB archive of zeros can expand to 2 GB).
+DEFAULT_MAX_UNPACKED_MB = 4096
+DEFAULT_MAX_ARCHIVE_MEMBERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class ServerSettings:
     default_accept: str
     backend: str  # "auto" uses a matching compiled artifact; "lightgbm" forces the fallback
     profiling: bool
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # a whole header section; a body (or reply) without a byte
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # seconds a keep-alive connection may wait for a request
+    workers: int | None = None  # requests read or answered at once; None: derived from the concurrency
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_MB * 2**20
+    max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -66,6 +78,11 @@ class ServerSettings:
             default_accept=default_accept,
             backend=backend,
             profiling=env.get("LEAFLINE_PROFILING", "").strip().lower() in ("1", "true", "yes", "on"),
+            read_timeout=_seconds(env, "LEAFLINE_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            idle_timeout=_seconds(env, "LEAFLINE_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT),
+            workers=_optional_int(env, "LEAFLINE_WORKERS", minimum=1),
+            max_unpacked_bytes=_positive_int(env, "LEAFLINE_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB) * 2**20,
+            max_archive_members=_positive_int(env, "LEAFLINE_MAX_ARCHIVE_MEMBERS", DEFAULT_MAX_ARCHIVE_MEMBERS),
         )
 
 
@@ -93,6 +110,20 @@ def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None
         raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise ConfigurationError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional_int(env, name, minimum=1)
+    return default if value is None else value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional_float(env, name)
+    if value is None:
+        return default
+    if not 0 < value < 86_400:
+        raise ConfigurationError(f"{name}={value:g} must be a number of seconds above 0 and below 86400")
     return value
 
 
