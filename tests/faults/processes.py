@@ -11,6 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from tests.transform.helpers import FAKE_CONTAINER
 
 DEADLINE_S = 60.0
 
@@ -49,8 +52,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE
 class Command:
     """A `python -m leafline ...` process whose stdout lines are read by a thread (so waits have deadlines)."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "leafline", *args], cwd=cwd, env=env,
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 python: tuple[str, ...] = ("-m", "leafline")) -> None:  # fmt: skip
+        self.process = subprocess.Popen([sys.executable, *python, *args], cwd=cwd, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
@@ -108,7 +112,18 @@ class Command:
         self.wait()
 
 
-def start_local_aws(state: Path, started: list[Command]) -> tuple[Command, str]:
-    command = Command(["local-aws", "--port", "0", "--state-dir", str(state)], state.parent)
+# `python -c` this, then leafline's arguments: the command with tests' fake container as every instance.
+WITH_FAKE_CONTAINER = (
+    "import sys; import leafline.image.engine_choice as choice; "
+    f"choice.serve_command_for = lambda engine, image, environ=None: {FAKE_CONTAINER!r}; "
+    "from leafline.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def start_local_aws(
+    state: Path | None, started: list[Command], cwd: Path | None = None, **options: Any
+) -> tuple[Command, str]:
+    where = ["--state-dir", str(state)] if state is not None else []
+    command = Command(["local-aws", "--port", "0", *where], cwd or (state.parent if state else Path.cwd()), **options)
     started.append(command)
     return command, command.expect(r"listening on (http://127\.0\.0\.1:\d+)").group(1)
