@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import boto3
 import pytest
 
 from leafline import samples
+from leafline.transform.storage import sweep_partials
 from tests.faults.processes import WITH_FAKE_CONTAINER, Command, alive, children, start_local_aws, wait_for
 from tests.local_aws.helpers import BUCKET, create_endpoint, create_model, register_model
 from tests.transform.helpers import id_lines, request
@@ -172,3 +175,18 @@ def test_sigterm_of_local_aws_mid_job_stops_its_instances_and_leaves_no_partials
     assert aws.wait() == 0, aws.text()
     assert not [pid for pid in instances if alive(pid)]
     assert [str(p) for p in (tmp_path / "tmp").iterdir()] == []
+
+
+def test_only_the_staging_files_of_processes_that_no_longer_run_are_swept(tmp_path: Path) -> None:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)  # fmt: skip
+    dead, live = int(ended.stdout), os.getpid()
+    for name in (f".a.csv.out.{dead}-abc123_x.partial", f".a.csv.out.{live}-abc123_x.partial",
+                 f"leafline-out-{dead}-abc123_x.partial", ".a.csv.out.abc123_x.partial", "a.csv.out"):  # fmt: skip
+        (tmp_path / name).write_bytes(b"")
+
+    sweep_partials(tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f".a.csv.out.{live}-abc123_x.partial", ".a.csv.out.abc123_x.partial", "a.csv.out"]
+    )
