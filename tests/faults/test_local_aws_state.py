@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 
 from leafline import samples
 from tests.faults.processes import Command, alive, children, start_local_aws, wait_for
@@ -208,3 +210,56 @@ def test_a_damaged_journal_entry_stops_start_up_naming_file_and_line(
     errors = "".join(command.errors)
     assert f"cannot restore the state in {state}: {journal}, {problem}" in errors, errors
     assert "Traceback" not in errors
+
+
+def test_kill_9_amid_a_stream_of_writes_keeps_every_acknowledged_one(
+    started: list[Command], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    aws, url = start_local_aws(state, started)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    no_retries = Config(retries={"max_attempts": 1})
+    boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
+    acknowledged: dict[str, list[str]] = {"s3": [], "sagemaker": []}
+    enough = threading.Event()
+
+    def write(service: str) -> None:
+        client: Any = boto3.client(service, config=no_retries)  # type: ignore[call-overload]
+        for number in range(10_000):
+            name = f"w{number}"
+            try:
+                if service == "s3":
+                    client.put_object(Bucket=BUCKET, Key=f"stream/{name}", Body=name.encode() * 1000)
+                else:
+                    client.create_model_package_group(ModelPackageGroupName=name)
+            except Exception:
+                return  # local AWS is gone
+            acknowledged[service].append(name)
+            if all(len(done) >= 20 for done in acknowledged.values()):
+                enough.set()
+
+    writers = [threading.Thread(target=write, args=(service,)) for service in acknowledged]
+    for writer in writers:
+        writer.start()
+    assert enough.wait(60), "the writers did not get going"
+
+    os.kill(aws.pid, signal.SIGKILL)
+
+    aws.wait()
+    for writer in writers:
+        writer.join(60)
+    aws, url = start_local_aws(state, started)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    stored = _objects(boto3.client("s3"), BUCKET)
+    for name in acknowledged["s3"]:
+        assert stored[f"stream/{name}"] == name.encode() * 1000
+    assert len(stored) - len(acknowledged["s3"]) in (0, 1)  # at most the one in flight, and then whole
+    assert all(body == key.removeprefix("stream/").encode() * 1000 for key, body in stored.items())
+    groups = _all_groups()
+    assert set(acknowledged["sagemaker"]) <= groups
+    assert len(groups) - len(acknowledged["sagemaker"]) in (0, 1)
+
+
+def _all_groups() -> set[str]:
+    paginator = boto3.client("sagemaker").get_paginator("list_model_package_groups")
+    return {g["ModelPackageGroupName"] for page in paginator.paginate() for g in page["ModelPackageGroupSummaryList"]}
