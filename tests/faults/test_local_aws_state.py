@@ -18,6 +18,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from leafline import samples
+from leafline.local_aws.app import s3_change
 from tests.faults.processes import Command, alive, children, start_local_aws, wait_for
 from tests.local_aws.helpers import BUCKET, create_model, register_model
 
@@ -263,3 +264,35 @@ def test_kill_9_amid_a_stream_of_writes_keeps_every_acknowledged_one(
 def _all_groups() -> set[str]:
     paginator = boto3.client("sagemaker").get_paginator("list_model_package_groups")
     return {g["ModelPackageGroupName"] for page in paginator.paginate() for g in page["ModelPackageGroupSummaryList"]}
+
+
+S3_SCOPE = "AWS4-HMAC-SHA256 Credential=local/20260101/sa-east-1/s3/aws4_request, SignedHeaders=host"
+
+
+@pytest.mark.parametrize(
+    ("method", "uri", "host", "expected"),
+    [
+        pytest.param("PUT", "/b/a/k.csv", "127.0.0.1:5055", ("b", "a/k.csv"), id="put_object"),
+        pytest.param("PUT", "/b/a%20b", "127.0.0.1:5055", ("b", "a b"), id="quoted_key"),
+        pytest.param("DELETE", "/b/k", "localhost:5055", ("b", "k"), id="delete_object"),
+        pytest.param("POST", "/b/k?uploadId=u", "127.0.0.1", ("b", "k"), id="complete_multipart"),
+        pytest.param("PUT", "/b/k?partNumber=1&uploadId=u", "127.0.0.1", None, id="upload_part"),
+        pytest.param("POST", "/b/k?uploads", "127.0.0.1", None, id="create_multipart"),
+        pytest.param("DELETE", "/b/k?uploadId=u", "127.0.0.1", None, id="abort_multipart"),
+        pytest.param("PUT", "/b/k?tagging", "127.0.0.1", None, id="tagging"),
+        pytest.param("POST", "/b?delete", "127.0.0.1", ("b", None), id="delete_objects"),
+        pytest.param("PUT", "/b", "127.0.0.1", ("b", None), id="create_bucket"),
+        pytest.param("GET", "/b/k", "127.0.0.1", None, id="get_object"),
+        pytest.param("PUT", "/k", "b.example.test", ("b", "k"), id="virtual_hosted"),
+        pytest.param("POST", "/moto-api/reset", "127.0.0.1", None, id="moto_api"),
+    ],
+)
+def test_the_s3_requests_written_through_are_those_that_change_an_object_or_a_bucket(
+    method: str, uri: str, host: str, expected: tuple[str, str | None] | None
+) -> None:
+    path, _, query = uri.partition("?")
+    environ = {"REQUEST_METHOD": method, "RAW_URI": uri, "PATH_INFO": path, "QUERY_STRING": query,
+               "HTTP_HOST": host, "HTTP_AUTHORIZATION": S3_SCOPE}  # fmt: skip
+
+    assert s3_change(environ) == expected
+    assert s3_change({**environ, "HTTP_AUTHORIZATION": S3_SCOPE.replace("/s3/", "/sagemaker/")}) is None

@@ -50,12 +50,15 @@ class LocalAws:
         self.requested_port = port
         self.region = region
         self.log = log or (lambda line: None)
-        self.state = StateFolder(state_dir, lambda line: self.log(f"warning: {line}")) if state_dir else None
+        self.state = StateFolder(state_dir, self._warn) if state_dir is not None else None
         self.port = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._workdir: Path | None = None
         self.app: LocalAwsApp | None = None
+
+    def _warn(self, line: str) -> None:
+        self.log(f"warning: {line}")
 
     @property
     def url(self) -> str:

@@ -154,7 +154,8 @@ class StateFolder:
                 self._write_object(bucket, key, body)
 
     def bucket_changed(self, s3: Any, bucket: str) -> None:
-        """After a bucket-level change (create, delete, batch delete): its region, and no file moto lacks."""
+        """After a bucket-level change (create, delete, batch delete, a form upload): its region, no file
+        moto lacks, and a file for each object moto holds that the folder lacks."""
         try:
             region = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
         except Exception as exc:
@@ -167,10 +168,12 @@ class StateFolder:
         self._set_bucket(bucket, region)
         keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                 for o in page.get("Contents", [])}  # fmt: skip
-        for key, _ in list(self.stored_objects(bucket)):
-            if key not in keys:
-                with self._key_locks[hash((bucket, key)) % len(self._key_locks)]:
-                    self._remove_object(bucket, key)
+        stored = {key for key, _ in self.stored_objects(bucket)}
+        for key in stored - keys:
+            with self._key_locks[hash((bucket, key)) % len(self._key_locks)]:
+                self._remove_object(bucket, key)
+        for key in sorted(keys - stored):
+            self.object_changed(s3, bucket, key)
 
     def buckets(self) -> dict[str, str]:
         """Bucket -> region; a bucket folder that buckets.json does not name is in the default region ("")."""
