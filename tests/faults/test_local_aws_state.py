@@ -63,6 +63,8 @@ def _session_writes(s3: Any) -> dict[str, bytes]:
     s3.put_object(Bucket=BUCKET, Key="overwritten.txt", Body=b"old")
     s3.put_object(Bucket=BUCKET, Key="overwritten.txt", Body=b"new")
     s3.put_object(Bucket=BUCKET, Key="folder/", Body=b"")
+    s3.put_object(Bucket=BUCKET, Key="both", Body=b"a file")
+    s3.put_object(Bucket=BUCKET, Key="both/inner", Body=b"and a folder")
     s3.create_bucket(Bucket="empty-bucket", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
     return {
         "jobs/input/part-0.csv": samples.csv_batch(300, 0, 6),
@@ -70,6 +72,8 @@ def _session_writes(s3: Any) -> dict[str, bytes]:
         "copies/part-0.csv": samples.csv_batch(300, 0, 6),
         "overwritten.txt": b"new",
         "folder/": b"",
+        "both": b"a file",
+        "both/inner": b"and a folder",
     }
 
 

@@ -146,12 +146,20 @@ class StateFolder:
             try:
                 answer = s3.get_object(Bucket=bucket, Key=key)
             except Exception as exc:
+                if _error_code(exc) == "InvalidObjectState":  # an archived storage class: moto will not read it
+                    self._warn(f"s3://{bucket}/{key} is in an archive storage class: not kept in {self.root}")
+                    return
                 if _error_code(exc) not in _MISSING:
                     raise
                 self._remove_object(bucket, key)
                 return
-            with contextlib.closing(answer["Body"]) as body:
-                self._write_object(bucket, key, body)
+            answers = iter([answer])
+
+            def open_body() -> contextlib.closing[Any]:  # the first answer, then a fresh GET if one is needed
+                reply = next(answers, None) or s3.get_object(Bucket=bucket, Key=key)
+                return contextlib.closing(reply["Body"])
+
+            self._write_object(bucket, key, open_body)
 
     def bucket_changed(self, s3: Any, bucket: str) -> None:
         """After a bucket-level change (create, delete, batch delete, a form upload): its region, no file
@@ -209,12 +217,13 @@ class StateFolder:
             data = (json.dumps(regions, indent=2) + "\n").encode()
             self._replace(self.s3_root / "buckets.json", lambda out: out.write(data))
 
-    def _write_object(self, bucket: str, key: str, body: IO[bytes]) -> None:
+    def _write_object(self, bucket: str, key: str, open_body: Callable[[], contextlib.closing[Any]]) -> None:
         plain = self._plain_path(bucket, key)
         escaped = self._escaped_path(bucket, key)
         if plain is not None:
             try:
-                self._replace(plain, lambda out: shutil.copyfileobj(body, out, 8 * 2**20))
+                with open_body() as body:
+                    self._replace(plain, lambda out: shutil.copyfileobj(body, out, 8 * 2**20))
             except (IsADirectoryError, NotADirectoryError, FileExistsError):
                 pass  # the key is also a folder of other keys (or the reverse): kept escaped instead
             else:
@@ -224,7 +233,8 @@ class StateFolder:
 
         def fill(out: IO[bytes]) -> None:
             out.write(header)
-            shutil.copyfileobj(body, out, 8 * 2**20)
+            with open_body() as body:
+                shutil.copyfileobj(body, out, 8 * 2**20)
 
         self._replace(escaped, fill)
         if plain is not None and plain.is_file():
