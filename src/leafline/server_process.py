@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from leafline.child_process import spawn
 from leafline.errors import LeaflineError
 
 
@@ -61,7 +62,8 @@ def log_events(text: str) -> list[dict[str, Any]]:
 
 
 class ServerProcess:
-    """`python -m leafline.serving` with the given environment; stopped (SIGTERM, then SIGKILL) by PID."""
+    """`python -m leafline.serving` with the given environment; stopped (SIGTERM, then SIGKILL) by PID, and
+    ended by the kernel if leafline dies first (see leafline.child_process)."""
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class ServerProcess:
             if command
             else [sys.executable, "-m", "leafline.serving", "serve"]
         )
+        self._custom = bool(command)
         self.log_path = log_path
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -100,7 +103,11 @@ class ServerProcess:
             self.log_path = Path(name)
         self._log = self.log_path.open("wb")
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
+        # The default server has nothing to tidy: SIGKILL when leafline dies. Another command (a container
+        # engine's `run`) gets SIGTERM, which it forwards to the container it started.
+        death = signal.SIGTERM if self._custom else signal.SIGKILL
+        self.process = spawn(self._command, death_signal=death, env=self._env, stdout=self._log,
+                             stderr=subprocess.STDOUT)  # fmt: skip
         self._wait_ready(timeout)
         self.ready_seconds = time.perf_counter() - self.started_at
         return self

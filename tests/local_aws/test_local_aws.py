@@ -238,7 +238,7 @@ def test_the_command_keeps_state_in_a_folder_and_leaves_no_process_behind(
 
     output = _stop_command(process)
 
-    assert "saved to" in output
+    assert "state kept in" in output
     assert all(not Path(f"/proc/{pid}").exists() for pid in grandchildren)
     assert (state / "s3" / BUCKET / "leafline-demo" / "exp-1" / "model.tar.gz").is_file()  # browsable as files
     process, url = _start_command(command, state)

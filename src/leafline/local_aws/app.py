@@ -8,13 +8,14 @@ the rest of the SageMaker control plane are moto's, unchanged.
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from leafline.local_aws.containers import check_packages_approved
 from leafline.local_aws.endpoints import Endpoints
@@ -34,7 +35,13 @@ from leafline.local_aws.state import journaled
 from leafline.local_aws.transform_jobs import TransformJobs
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Told of an S3 change moto accepted, before the client hears of it: (bucket, key), or (bucket, None) for
+# a bucket-level one (a state folder writes the object, or the bucket's keys, through to disk).
+S3Listener = Callable[[str, str | None], None]
 _INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_SIGNED_FOR = re.compile(r"Credential=[^/]+/\d{8}/[a-z0-9-]+/([a-z0-9-]+)/aws4_request")
+# Object sub-resources whose writes leave the body as it was (the multipart steps before completion too).
+_BODY_UNCHANGED = ("uploads", "tagging", "acl", "retention", "legal-hold", "select", "restore", "attributes")
 
 
 class Faults:
@@ -65,6 +72,7 @@ class LocalAwsApp:
         journal: Callable[[str, str, bytes], None] | None = None,
     ) -> None:
         self._moto = moto
+        self.s3_changed: S3Listener | None = None
         self.journal = journal  # told of each successful control-plane change (a state folder keeps them)
         self._loopback = loopback
         self.jobs = jobs
@@ -94,6 +102,10 @@ class LocalAwsApp:
             status, headers, data = error_response(fault)
             start_response(status, headers)
             return [data]
+        if action is None and not invocation and self.s3_changed is not None:
+            change = s3_change(environ)
+            if change is not None:
+                return self._write_through(environ, start_response, change, self.s3_changed)
         keep = action is not None and self.journal is not None and journaled(action)
         if action not in self._actions and not keep and not (invocation and environ.get("REQUEST_METHOD") == "POST"):
             return self._moto(environ, start_response)
@@ -112,6 +124,25 @@ class LocalAwsApp:
         status, headers, data = response
         if keep and status.startswith("200") and self.journal is not None and action is not None:
             self.journal(region, action, body)
+        start_response(status, headers)
+        return [data]
+
+    def _write_through(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                       change: tuple[str, str | None], listener: S3Listener) -> Iterable[bytes]:  # fmt: skip
+        """A mutating S3 request: moto answers, the change is kept on disk, then the client hears of it."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured.update(status=status, headers=headers)
+
+        data = joined(self._moto(environ, capture))
+        status, headers = captured["status"], list(captured["headers"])
+        if status.startswith("2"):
+            try:
+                listener(*change)
+            except Exception as exc:  # a full disk, say: the client must not believe the write is kept
+                status, headers, data = _s3_error(f"local AWS could not keep {'/'.join(filter(None, change))} in "
+                                                  f"its state folder: {exc}")  # fmt: skip
         start_response(status, headers)
         return [data]
 
@@ -165,6 +196,46 @@ class LocalAwsApp:
         forwarded = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         data = joined(self._moto(forwarded, start_response))
         return captured["status"], list(captured["headers"]), data
+
+
+def s3_change(environ: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """(bucket, key) a request may change in S3, (bucket, None) for a bucket-level change, None for neither."""
+    method = environ.get("REQUEST_METHOD")
+    signed = _SIGNED_FOR.search(str(environ.get("HTTP_AUTHORIZATION", "")) + " " + unquote(
+        str(environ.get("QUERY_STRING", ""))))  # fmt: skip
+    if method not in ("PUT", "POST", "DELETE") or (signed is not None and signed.group(1) != "s3"):
+        return None
+    raw = str(environ.get("RAW_URI") or quote(str(environ.get("PATH_INFO", ""))))
+    path = unquote(raw.split("?", 1)[0])
+    if path.startswith("/moto-api"):
+        return None
+    host = str(environ.get("HTTP_HOST", "")).rsplit(":", 1)[0].strip("[]")
+    if _path_style(host):
+        bucket, _, key = path.lstrip("/").partition("/")
+    else:  # bucket.host: virtual-hosted style, as moto reads it
+        bucket, key = host.split(".", 1)[0], path[1:]
+    if not bucket:
+        return None
+    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    if key and (any(name in query for name in _BODY_UNCHANGED) or ("uploadId" in query and method != "POST")):
+        return None
+    return bucket, key or None
+
+
+def _path_style(host: str) -> bool:
+    """moto's rule: an IP address, localhost or a name without a dot carries the bucket in the path."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.startswith("localhost") or "." not in host
+    return True
+
+
+def _s3_error(message: str) -> Response:
+    from xml.sax.saxutils import escape
+
+    data = f"<Error><Code>InternalError</Code><Message>{escape(message)}</Message></Error>".encode()
+    return "500 Internal Server Error", [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))], data
 
 
 def _params(body: bytes) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from leafline.local_aws.app import LocalAwsApp
 from leafline.local_aws.endpoints import Endpoints
 from leafline.local_aws.host import Host
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
-from leafline.local_aws.state import StateFolder
+from leafline.local_aws.state import StateError, StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
 from leafline.transform.instances import ServeCommand
 
@@ -49,13 +49,16 @@ class LocalAws:
         self.serve_command = serve_command  # the container jobs and endpoints run (default: `serve` of this Python)
         self.requested_port = port
         self.region = region
-        self.state = StateFolder(state_dir) if state_dir is not None else None
         self.log = log or (lambda line: None)
+        self.state = StateFolder(state_dir, self._warn) if state_dir is not None else None
         self.port = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._workdir: Path | None = None
         self.app: LocalAwsApp | None = None
+
+    def _warn(self, line: str) -> None:
+        self.log(f"warning: {line}")
 
     @property
     def url(self) -> str:
@@ -66,11 +69,19 @@ class LocalAws:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        self._server = make_server(self.host, self.requested_port, _not_ready, threaded=True,
-                                   request_handler=MotoRequestHandler)  # fmt: skip
+        if self.state is not None:
+            self.state.acquire()  # before the port: a second instance on the folder changes nothing
+        try:
+            self._server = make_server(self.host, self.requested_port, _not_ready, threaded=True,
+                                       request_handler=MotoRequestHandler)  # fmt: skip
+        except BaseException:
+            if self.state is not None:
+                self.state.release()
+            raise
         self.port = self._server.server_port
         if self.state is not None:
             self._workdir = self.state.root / "work"
+            _sweep_work(self._workdir)
             self._workdir.mkdir(parents=True, exist_ok=True)
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="leafline-local-aws-"))
@@ -89,25 +100,58 @@ class LocalAws:
         if self.state is not None:
             try:
                 self._restore(self.state, loopback)
-            except (LocalAwsError, OSError, ValueError, KeyError) as exc:
-                self.stop(save=False)
+            except (LocalAwsError, StateError, OSError, ValueError, KeyError) as exc:
+                self.stop()
                 raise LocalAwsError(f"cannot restore the state in {self.state.root}: {exc}") from None
-            self.app.journal = self.state.record
+            self._keep_changes(self.state, loopback)
         return self
+
+    def _keep_changes(self, state: StateFolder, loopback: Loopback) -> None:
+        """From now on every change is written to the state folder before its request is answered."""
+        assert self.app is not None
+        s3 = loopback.client("s3", self.region)
+        self.app.journal = state.record
+        self.app.jobs.on_change = state.save_job
+        self.app.s3_changed = lambda bucket, key: (
+            state.object_changed(s3, bucket, key) if key is not None else state.bucket_changed(s3, bucket)
+        )
 
     def _restore(self, state: StateFolder, loopback: Loopback) -> None:
         entries = state.journal()
         for entry in entries:
-            self._post("/", entry["body"].encode(), {
-                "X-Amz-Target": f"SageMaker.{entry['action']}",
-                "Content-Type": "application/x-amz-json-1.1",
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20260101/{entry['region']}/sagemaker/aws4_request",
-            })  # fmt: skip
-        objects = state.load_s3(loopback, self.region)
+            try:
+                scope = f"local/20260101/{entry.region}/sagemaker/aws4_request"
+                self._post("/", entry.body.encode(), {
+                    "X-Amz-Target": f"SageMaker.{entry.action}",
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "Authorization": f"AWS4-HMAC-SHA256 Credential={scope}",
+                })  # fmt: skip
+            except LocalAwsError as exc:
+                raise StateError(f"{state.journal_path}, line {entry.line}: {entry.action} does not replay "
+                                 f"({exc})") from None  # fmt: skip
+        objects = self._load_s3(state, loopback)
         assert self.app is not None
-        self.app.jobs.restore(state.load_jobs())
+        interrupted = self.app.jobs.restore(state.load_jobs())
+        for record in interrupted:
+            state.save_job(record)
         if entries or objects:
             self.log(f"restored from {state.root}: {objects} S3 objects, {len(entries)} SageMaker changes")
+
+    def _load_s3(self, state: StateFolder, loopback: Loopback) -> int:
+        count = 0
+        for bucket, kept_region in state.buckets().items():
+            region = kept_region or self.region
+            s3 = loopback.client("s3", region)
+            config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            s3.create_bucket(Bucket=bucket, **config)
+            for key, open_body in state.stored_objects(bucket):
+                with open_body() as body:
+                    if body.tell():  # a key kept escaped: its body follows a header line
+                        s3.put_object(Bucket=bucket, Key=key, Body=body.read())
+                    else:
+                        s3.upload_fileobj(body, bucket, key)
+                count += 1
+        return count
 
     def _post(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
@@ -120,17 +164,14 @@ class LocalAws:
         finally:
             connection.close()
 
-    def stop(self, save: bool = True) -> None:
-        """Stop every job and endpoint (and their processes), save the state folder, close the port."""
+    def stop(self) -> None:
+        """Stop every job and endpoint (and their processes), close the port, release the state folder
+        (already up to date: every change was written as it happened)."""
         if self._server is None:
             return
         assert self.app is not None
         self.app.jobs.shutdown()
         self.app.endpoints.shutdown()
-        if self.state is not None and save:
-            saved = self.state.save_s3(Loopback(self.url), self.region)
-            self.state.save_jobs(self.app.jobs.records())
-            self.log(f"saved to {self.state.root} ({saved} S3 objects written)")
         self._server.shutdown()
         if self._thread is not None:
             self._thread.join()
@@ -138,6 +179,9 @@ class LocalAws:
         self._server = None
         if self.state is None and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+        if self.state is not None:
+            self.state.release()
+            self.log(f"state kept in {self.state.root}")
 
     def environment(self) -> dict[str, str]:
         """What a process needs to use local AWS through boto3, the AWS CLI or the SageMaker SDK."""
@@ -163,6 +207,13 @@ class LocalAws:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _sweep_work(workdir: Path) -> None:
+    """What a local AWS killed mid-job left: endpoints' and jobs' model copies (jobs' logs stay)."""
+    shutil.rmtree(workdir / "endpoints", ignore_errors=True)
+    for copy in workdir.glob("transform-jobs/*/*/container"):
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

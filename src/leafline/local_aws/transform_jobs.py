@@ -43,6 +43,8 @@ class TransformJobs:
         self.host = host
         # Called with each job's final Describe before anyone can see it (tests tamper with outputs here).
         self.on_finished: list[Callable[[dict[str, Any]], None]] = []
+        # Told of each status change (a record: region, describe, log_dir) before anyone can see it.
+        self.on_change: Callable[[dict[str, Any]], None] | None = None
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._lock = threading.Lock()
 
@@ -61,6 +63,7 @@ class TransformJobs:
                     f"exists ({existing.describe['TransformJobArn']})"
                 )
             job = _Job(region, describe, self.host.workdir / "transform-jobs" / region / parsed.name)
+            self._changed(job, describe)
             self._jobs[(region, parsed.name)] = job
         job.thread = threading.Thread(target=self._run, args=(job, parsed, container.model_data_url,
                                       container.environment), name=f"transform-{parsed.name}", daemon=True)  # fmt: skip
@@ -82,6 +85,10 @@ class TransformJobs:
         for listener in self.on_finished:
             listener(describe)
         with self._lock:
+            try:
+                self._changed(job, describe)
+            except AwsError as exc:
+                self.host.log(f"transform job {name}: {exc.message}")
             job.describe = describe
         reason = describe.get("FailureReason")
         records = job.metrics.get("records")
@@ -139,6 +146,7 @@ class TransformJobs:
             status = job.describe["TransformJobStatus"]
             if status in FINAL:
                 raise validation(f"The transform job {name} is not in progress: its status is {status}")
+            self._changed(job, {**job.describe, "TransformJobStatus": "Stopping"})
             job.describe["TransformJobStatus"] = "Stopping"
             job.stop.set()
         self.host.log(f"transform job {name}: Stopping")
@@ -162,18 +170,29 @@ class TransformJobs:
                 job.stop.set()
         self.wait()
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every finished job, for saving local state."""
-        with self._lock:
-            return [{"region": job.region, "describe": dict(job.describe), "log_dir": str(job.log_dir)}
-                    for job in self._jobs.values() if job.describe["TransformJobStatus"] in FINAL]  # fmt: skip
+    def _changed(self, job: _Job, describe: dict[str, Any]) -> None:
+        """Keep the new status (called with the lock held, so two changes are kept in the order they happen)."""
+        if self.on_change is None:
+            return
+        try:
+            self.on_change({"region": job.region, "describe": describe, "log_dir": str(job.log_dir)})
+        except OSError as exc:
+            raise AwsError("InternalFailure", f"local AWS could not keep the job's record: {exc}", 500) from None
 
-    def restore(self, records: list[dict[str, Any]]) -> None:
+    def restore(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Jobs of an earlier session; those it left running (it was killed) are Failed now: the records changed."""
+        changed = []
         with self._lock:
             for record in records:
                 describe = record["describe"]
+                status = describe["TransformJobStatus"]
+                if status not in FINAL:
+                    describe = _ended(describe, "Failed", f"InternalServerError: local AWS stopped while the job was "
+                                                          f"{status}; run it again")  # fmt: skip
+                    changed.append({**record, "describe": describe})
                 job = _Job(record["region"], describe, Path(record["log_dir"]))
                 self._jobs[(record["region"], describe["TransformJobName"])] = job
+        return changed
 
 
 def _ended(describe: Mapping[str, Any], status: str, reason: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
+from leafline.termination import Terminated, terminated_by_signals
 from leafline.transform import instances
 from leafline.transform.job import EmulatorOptions, ModelSource, run_transform_job
 from leafline.transform.progress import JobProgress, ProgressLine
@@ -61,6 +62,17 @@ def run_transform_command(args: argparse.Namespace) -> int:
                               serve_command=serve_command_for(args.engine, args.image))  # fmt: skip
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     model_data = absolute_location(args.model_data) if args.model_data else None  # as the run record keeps it
+    try:
+        with terminated_by_signals():
+            return _run(args, request, options, show_progress, model_data)
+    except Terminated as stop:
+        print(f"leafline transform: stopped by {stop}: its instances are stopped, its partial outputs and "
+              "temporary folders removed", file=sys.stderr)  # fmt: skip
+        return stop.exit_code
+
+
+def _run(args: argparse.Namespace, request: dict[str, Any], options: EmulatorOptions, show_progress: bool,
+         model_data: str | None) -> int:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="leafline-model-") as workdir, ExitStack() as display:
         if model_data:
             model_dir = instances.fetch_model(model_data, Storage(), Path(workdir))

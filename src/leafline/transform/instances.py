@@ -96,7 +96,12 @@ def start_instances(
         return None
 
     with ThreadPoolExecutor(count) as pool:
-        errors = list(pool.map(start, servers))
+        try:
+            errors = list(pool.map(start, servers))
+        except BaseException:  # a stop signal mid-start: the instances already up end too
+            for server in servers:
+                server.stop()
+            raise
     failed = [(i, e) for i, e in enumerate(errors) if e is not None]
     if failed:
         for server in servers:

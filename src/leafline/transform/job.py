@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -327,10 +328,16 @@ def run_transform_job(
                                        options.startup_timeout_s)  # fmt: skip
     except inst.InstanceError as exc:
         return _finished(describe, "Failed", f"AlgorithmError: {exc}", {"logs": str(log_dir)}, [])
+    except BaseException:
+        _drop_temporary_logs(log_dir, options)
+        raise
     ready_s = time.perf_counter() - start
     try:
         return _run_on(parsed, model.model_dir, servers, inputs, storage, stop, progress, describe, options,
                        {"logs": str(log_dir), "instances_ready_s": round(ready_s, 3)})  # fmt: skip
+    except BaseException:
+        _drop_temporary_logs(log_dir, options)
+        raise
     finally:
         for server in servers:
             server.stop()
@@ -372,11 +379,7 @@ def _run_on(
     ]
     progress.restart_clock()
     started = time.perf_counter()
-    threads = [threading.Thread(target=r.run, name=f"instance-{r.index + 1}") for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_all(runners, servers, stop)
     elapsed = time.perf_counter() - started
     files = [outcomes[obj.uri] for obj in inputs]
     metrics.update(_metrics(files, runners, settings, elapsed))
@@ -386,6 +389,38 @@ def _run_on(
     if failures:
         return _finished(describe, "Failed", _failure_reason(failures, len(files)), metrics, files)
     return _finished(describe, "Completed", None, metrics, files)
+
+
+def _run_all(runners: list[_InstanceRunner], servers: list[ServerProcess], stop: threading.Event) -> None:
+    """Every instance's work, to its end. A stop signal in the main thread (leafline.termination) ends the
+    work first, so that each file discards its staging. Waits are on events: Thread.join interrupted by a
+    signal marks the thread finished while it still runs (CPython 3.11), and the process would not wait for it."""
+    done = [threading.Event() for _ in runners]
+
+    def run(runner: _InstanceRunner, finished: threading.Event) -> None:
+        try:
+            runner.run()
+        finally:
+            finished.set()
+
+    for runner, finished in zip(runners, done, strict=True):
+        threading.Thread(target=run, args=(runner, finished), name=f"instance-{runner.index + 1}").start()
+    try:
+        for finished in done:
+            finished.wait()
+    except BaseException:
+        stop.set()
+        for server in servers:
+            server.stop()  # in-flight payloads fail at once instead of running to their end
+        for finished in done:
+            finished.wait()
+        raise
+
+
+def _drop_temporary_logs(log_dir: Path, options: EmulatorOptions) -> None:
+    """A stop signal (leafline.termination) ends the job without a result to name its temporary logs."""
+    if options.log_dir is None:
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _internal(exc: Exception) -> str:

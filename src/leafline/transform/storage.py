@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -178,14 +180,18 @@ class Storage:
             raise StorageError(f"{uri}: cannot read ({exc.strerror})") from None
 
     def staging_file(self, uri: str) -> IO[bytes]:
-        """A temporary file to assemble `uri` in; publish() moves it into place, discard() removes it."""
+        """A temporary file to assemble `uri` in; publish() moves it into place, discard() removes it.
+        Its name carries this PID, so what a killed run left in the same folder is removed here."""
         if uri.startswith("s3://"):
-            return tempfile.NamedTemporaryFile(prefix="leafline-out-", suffix=".partial", delete=False)
+            sweep_partials(Path(tempfile.gettempdir()))
+            return tempfile.NamedTemporaryFile(prefix=f"leafline-out-{os.getpid()}-", suffix=".partial",
+                                               delete=False)  # fmt: skip
         target = local_path(uri)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            return tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".partial",
-                                               delete=False)  # fmt: skip
+            sweep_partials(target.parent)
+            return tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.{os.getpid()}-",
+                                               suffix=".partial", delete=False)  # fmt: skip
         except OSError as exc:
             raise StorageError(f"{uri}: cannot write ({exc.strerror})") from None
 
@@ -213,6 +219,38 @@ class Storage:
     def copy_to_local(self, uri: str, target: Path) -> None:
         with self.open_read(uri) as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, 8 * 2**20)
+
+
+_PARTIAL_OF = re.compile(r"(?:^leafline-out-|^\..*\.)(\d+)-[a-z0-9_]+\.partial$")
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
+
+
+def sweep_partials(folder: Path) -> None:
+    """Remove the staging files in folder of processes that no longer run (a SIGKILL leaves them), once per
+    folder per process."""
+    with _swept_lock:
+        if folder in _swept:
+            return
+        _swept.add(folder)
+    try:
+        names = [entry.name for entry in os.scandir(folder) if entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for name in names:
+        match = _PARTIAL_OF.match(name)
+        if match and not _running(int(match.group(1))):
+            (folder / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def _is_partial(name: str) -> bool:
