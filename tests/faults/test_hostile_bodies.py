@@ -323,3 +323,41 @@ def test_a_valid_csv_field_over_128_kb_is_scored(server: ServerProcess, binary_m
 def test_the_server_keeps_serving_after_every_hostile_body(server: ServerProcess) -> None:
     status, _, _ = server.request("POST", "/invocations", b"1,2,3,4,5,6\n", {"Content-Type": CSV})
     assert status == 200
+
+
+@pytest.mark.parametrize("token", list(TOKENS), ids=[repr(t)[:24] for t in TOKENS])
+def test_the_validator_reads_a_csv_token_as_the_server_does(binary_model_dir: Path, token: str) -> None:
+    """`leafline validate` re-scores input records: it must read a field by the same table (it read `١٢`
+    as 12.0 and refused `NA`)."""
+    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.validation.rescoring import Rescorer
+
+    rescorer = Rescorer(binary_model_dir, NAMES, None)
+    record = _csv_body(token).split(b"\n")[0]
+    try:
+        value = rescorer.features(record, CSV, parse_jsonpath("$"), False)[5]
+    except ValueError:
+        got: float | str = REFUSED
+    else:
+        got = MISSING if math.isnan(value) else value
+    assert _same(got, TOKENS[token]), (token, got)
+
+
+def test_the_validator_reads_json_values_as_the_server_does(binary_model_dir: Path) -> None:
+    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.validation.rescoring import Rescorer
+
+    rescorer = Rescorer(binary_model_dir, NAMES, None)
+    root = parse_jsonpath("$")
+    assert rescorer.features(f"[{'1' * 400},2,3,4,5,null]".encode(), JSONLINES, root, False)[0] == math.inf
+    for bad in (b"[1,2,3,4,5,true]", b'[1,2,3,4,5,"1.5"]'):
+        with pytest.raises(ValueError, match="not a number"):
+            rescorer.features(bad, JSONLINES, root, False)
+
+
+def test_the_validator_reads_a_csv_field_over_128_kb(binary_model_dir: Path) -> None:
+    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.validation.rescoring import Rescorer
+
+    record = ("1,2,3,4,5," + "0" * 200_000 + "1.5").encode()
+    assert Rescorer(binary_model_dir, NAMES, None).features(record, CSV, parse_jsonpath("$"), False)[5] == 1.5

@@ -148,7 +148,7 @@ def _fallback_csv(body: bytes, num_features: int) -> Matrix:
             raise _lone_carriage_return_at(line_number)
         if not line and not blanks:
             continue
-        fields = _split_fields(line, line_number)
+        fields = csv_fields(line, line_number)
         if len(fields) != num_features:
             raise InvalidInputError(
                 f"line {line_number}: expected {num_features} fields (the model's features), got {len(fields)}"
@@ -159,7 +159,7 @@ def _fallback_csv(body: bytes, num_features: int) -> Matrix:
     return np.array(rows, dtype=np.float64)
 
 
-def _split_fields(line: str, line_number: int) -> list[str]:
+def csv_fields(line: str, line_number: int = 1) -> list[str]:
     """One line's fields, RFC 4180 quoting ("" is a quote inside a quoted field)."""
     if '"' not in line:
         return line.split(",")
@@ -201,7 +201,7 @@ def _json_records(body: bytes) -> list[tuple[int, Any]]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"the body is not valid JSON: {_json_error(exc)}") from None
     except RecursionError:
-        raise InvalidInputError(f"the body is not valid: {_too_deep(body, _MAX_DEPTH[JSON])}") from None
+        raise InvalidInputError(_too_deep(body, _MAX_DEPTH[JSON])) from None
     if isinstance(document, dict):
         if "instances" not in document:
             raise InvalidInputError('a JSON object body must hold the records under "instances"')
@@ -224,8 +224,7 @@ def _jsonlines_records(body: bytes) -> list[tuple[int, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"line {line_number}: not valid JSON: {_json_error(exc)}") from None
         except RecursionError:
-            where = _too_deep(line, _MAX_DEPTH["line"]).replace("line 1, ", f"line {line_number}, ", 1)
-            raise InvalidInputError(where) from None
+            raise InvalidInputError(_too_deep(line, _MAX_DEPTH["line"], line_number)) from None
     return records
 
 
@@ -306,7 +305,7 @@ def _index(names: tuple[str, ...]) -> frozenset[str]:
     return found
 
 
-def _too_deep(text: bytes, depth: int) -> str:
+def _too_deep(text: bytes, depth: int, first_line: int = 1) -> str:
     """Where arrays and objects first nest deeper than a body can hold (1-based line and column); only
     run once json.loads ran out of recursion."""
     level = 0
@@ -316,7 +315,7 @@ def _too_deep(text: bytes, depth: int) -> str:
             level += 1
             if level > depth:
                 start = found.start()
-                line = text.count(b"\n", 0, start) + 1
+                line = text.count(b"\n", 0, start) + first_line
                 column = start - (text.rfind(b"\n", 0, start) + 1) + 1
                 return f"line {line}, column {column}: JSON nested more than {depth} levels deep"
         elif token in (b"]", b"}"):
