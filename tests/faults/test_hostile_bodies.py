@@ -12,6 +12,8 @@ import json
 import math
 import random
 import string
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -205,6 +207,15 @@ def test_json_values_must_be_numbers_or_null_and_keys_known(body: bytes, message
     assert message in info.value.message
 
 
+def test_json_integers_of_any_length_are_the_nearest_double() -> None:
+    """No OverflowError (a 500 before) and no 4300-digit int() limit: beyond float64 is +-inf."""
+    body = f"[[{'1' * 5000},-{'9' * 400},{'1' * 300},12345678901234567890123,0,-0]]".encode()
+    row = decode(body, JSON, NAMES)[0]
+    assert row[0] == math.inf and row[1] == -math.inf
+    assert row[2] == float("1" * 300) and row[3] == 12345678901234567890123.0
+    assert math.copysign(1, row[5]) == -1
+
+
 def test_json_nested_100k_deep_is_refused_naming_the_place() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(InvalidInputError, match=r"line 1, column 5: .*nested"):
@@ -361,3 +372,77 @@ def test_the_validator_reads_a_csv_field_over_128_kb(binary_model_dir: Path) -> 
 
     record = ("1,2,3,4,5," + "0" * 200_000 + "1.5").encode()
     assert Rescorer(binary_model_dir, NAMES, None).features(record, CSV, parse_jsonpath("$"), False)[5] == 1.5
+
+
+def test_every_token_the_table_reads_scores_as_lightgbms_own_text_parser_reads_it(
+    server: ServerProcess, binary_model_dir: Path, tmp_path: Path
+) -> None:
+    """The reference is LightGBM reading the same CSV file itself (Booster.predict on a path: its Atof,
+    inf as 1e308, 1e-400 as 1e-308, which every split treats alike). Tabs are left out: LightGBM stops
+    at a tab in a CSV file, the table reads `\\t7` as 7."""
+    tokens = [t for t, v in TOKENS.items() if v != REFUSED and "\t" not in t]
+    lines = [",".join([token] * 6) for token in tokens] + [f"0.5,{token},-1,0.25,{token},2" for token in tokens]
+    body = ("\n".join(lines) + "\n").encode()
+    (tmp_path / "tokens.csv").write_bytes(body)
+    reference = lightgbm.Booster(model_file=str(binary_model_dir / "model.txt")).predict(str(tmp_path / "tokens.csv"))
+    status, text = _post(server, body, CSV)
+    assert status == 200, text
+    np.testing.assert_allclose([float(v) for v in text.splitlines()], reference, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("token", ["-1.#IND", "1.#QNAN"])
+def test_lightgbms_own_text_parser_refuses_what_the_table_refuses(
+    binary_model_dir: Path, tmp_path: Path, token: str
+) -> None:
+    """Why the MSVC spellings are a 400 and not missing: LightGBM's parser stops on them (Log::Fatal,
+    which ends the process, hence a child)."""
+    data = tmp_path / "data.csv"
+    data.write_text(f"1,2,3,4,5,{token}\n1,2,3,4,5,6\n")
+    script = "import lightgbm, sys; lightgbm.Booster(model_file=sys.argv[1]).predict(sys.argv[2])"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(binary_model_dir / "model.txt"), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Input format error" in done.stdout + done.stderr or "Unknown token" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("num_features", [1, 2])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1\n\n2\n",
+        b"1\n\n2",
+        b"\n",
+        b"\n\n",
+        b"1\r\n\r\n2\r\n",
+        b"1,2\n\n3,4\n",
+        b"1,2\r\n\r\n3,4",
+        b"1,2\n3,4\r5,6\n",
+        b"1\r2\n",
+        b"1,2\n   \n3,4\n",
+        b"   \n",
+        b"1,2,3\n",
+        b",\n",
+        b"1,\n,2\n",
+    ],
+)
+def test_both_csv_paths_count_the_same_records(body: bytes, num_features: int) -> None:
+    """The fallback reads bodies too (not only diagnoses them): it must split records exactly as the fast
+    path and leafline.serving.records do."""
+
+    def run(fast_path: bool) -> object:
+        try:
+            return decode_csv(body, num_features, fast_path=fast_path).tolist()
+        except InvalidInputError as exc:
+            return exc.message
+
+    fast, fallback = run(True), run(False)
+    if isinstance(fast, list) and isinstance(fallback, list):
+        np.testing.assert_array_equal(np.array(fast), np.array(fallback))
+    elif isinstance(fast, str) and isinstance(fallback, str):
+        assert fast.split(":")[0] == fallback.split(":")[0], (fast, fallback)  # the same place
+    else:
+        pytest.fail(f"fast path {fast!r}, fallback {fallback!r}")
