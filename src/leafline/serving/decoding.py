@@ -58,7 +58,7 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool
 
     pyarrow runs multi-threaded only when this request has more than one core to itself (with one
     request per core, a single thread per request spends less CPU per row). Bodies with bytes where
-    pyarrow reads more than the table goes to the fallback: a quote (pyarrow appends text after a closing
+    pyarrow reads more than the table go to the fallback: a quote (pyarrow appends text after a closing
     quote) and "(" (it reads `nan(1)` as missing); numeric CSV rarely has either. test_hostile_bodies
     fuzzes both paths against each other to keep this list complete."""
     if fast_path and b'"' not in body and b"(" not in body:

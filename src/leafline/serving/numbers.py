@@ -5,12 +5,12 @@ It follows LightGBM's own text parser (`Common::Atof` in include/LightGBM/utils/
 `CSVParser::ParseOneLine` in src/io/parser.hpp), refusing what that parser refuses:
 - a number is ASCII: `[+-]digits[.digits][e[+-]digits]` (either side of the point may be empty, not
   both), or `inf` / `infinity`; any case, padded by spaces or tabs. It is read as the nearest double;
-  beyond the float64 range it is +-inf, as LightGBM reads `1e400` or a 400-digit integer (every finite
-  split threshold sends it the same way).
+  beyond the float64 range it is +-inf (LightGBM's Atof gives inf for a 400-digit integer and 1e308 for
+  `1e400`: every finite split threshold sends all of these the same way).
 - a missing value is an empty field or `nan`, `na`, `null` (any case, optionally signed).
-- anything else is refused: `None`, `N/A`, `#N/A`, `1_000`, non-ASCII digits (Arabic-Indic, fullwidth, `²`), and the
-  MSVC spellings `-1.#IND` / `1.#QNAN` (LightGBM stops with "Input format error" on those; pyarrow's
-  defaults would have read them as missing).
+- anything else is refused: `None`, `N/A`, `#N/A`, `1_000`, non-ASCII digits (Arabic-Indic,
+  fullwidth, `²`), and the MSVC spellings `-1.#IND` / `1.#QNAN` (LightGBM stops with "Input format
+  error" on those; pyarrow's defaults would have read them as missing).
 JSON numbers are a subset of the numbers above; JSON's non-standard literals `NaN`, `Infinity`,
 `-Infinity` (what Python's json.dumps writes) are read through the same table.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 PADDING = " \t"
 # Possessive: no part gives back what it matched, so a 4 MB field is refused in one pass (a backtracking
-# `[0-9]+\.?[0-9]*` took hours on a 200 KB field of digits ending in a letter).
+# `[0-9]+\.?[0-9]*` held the server past a 120 s client time-out on a 200 KB field of digits and a letter).
 _NUMBER = re.compile(r"[+-]?+(?:(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:e[+-]?+[0-9]++)?+|inf|infinity)", re.IGNORECASE)
 _MISSING = re.compile(r"|[+-]?(?:nan|na|null)", re.IGNORECASE)
 MISSING_WORDS = ("nan", "na", "null")
@@ -60,7 +60,7 @@ def json_constant(name: str) -> float:
 
 
 # json.loads options: integers are read as the nearest double, as CSV fields are (no int() with its
-# 4300-digit limit, no OverflowError for a 400-digit integer: it is inf, as in LightGBM's text parser).
+# 4300-digit limit, no OverflowError for a 400-digit integer: it is inf, as in LightGBM's Atof).
 JSON_OPTIONS: dict[str, Any] = {"parse_int": float, "parse_constant": json_constant}
 
 
