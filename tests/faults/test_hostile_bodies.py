@@ -448,3 +448,11 @@ def test_both_csv_paths_count_the_same_records(body: bytes, num_features: int) -
         assert fast.split(":")[0] == fallback.split(":")[0], (fast, fallback)  # the same place
     else:
         pytest.fail(f"fast path {fast!r}, fallback {fallback!r}")
+
+
+def test_a_line_over_pyarrows_4_mb_block_is_read_or_refused_by_the_fallback() -> None:
+    """pyarrow cannot read a line longer than its block; the fallback reads it (or names the place)."""
+    line = "0" * 5_000_000 + "1.5,2,3,4,5,6\n"
+    assert decode_csv(("1,2,3,4,5,6\n" + line).encode(), 6).tolist()[1] == [1.5, 2, 3, 4, 5, 6]
+    with pytest.raises(InvalidInputError, match=r"^line 2, column 1: '000"):
+        decode_csv(("1,2,3,4,5,6\n" + "0" * 5_000_000 + "x,2,3,4,5,6\n").encode(), 6)
