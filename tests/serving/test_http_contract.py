@@ -122,7 +122,11 @@ def test_bad_csv_is_a_400_naming_line_and_column(server: ServerProcess, body: by
     ("content_type", "body", "message"),
     [
         ("application/json", b"[[1,2,3", "not valid JSON"),
-        ("application/json", b'[[1,2,3,4,5,"x"]]', "record 1, feature 6 (Column_5): 'x' is not a number"),
+        (
+            "application/json",
+            b'[[1,2,3,4,5,"x"]]',
+            "record 1, feature 6 (Column_5): the JSON string 'x' is not a number",
+        ),
         ("application/jsonlines", b"[1,2,3,4,5,6]\n[1,2]\n", "line 2: expected 6 features"),
         ("application/jsonlines", b'{"Column_0":1,"colour":2}\n', "line 1: unknown feature 'colour'"),
     ],

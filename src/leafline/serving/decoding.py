@@ -1,25 +1,28 @@
 """Request bodies to a float64 feature matrix (rows x features), with errors that say where.
 
-Shapes accepted (one record = one row of features; missing values are empty CSV fields, NaN, or JSON
-null / absent keys):
+Shapes accepted (one record = one row of features; what a value is, number or missing, is decided
+once for every shape in leafline.serving.numbers):
 - text/csv: one record per line, no header; RFC 4180 quoting. Blank lines are not records, except for a
   one-feature model, where a blank line is a record whose value is missing (leafline.serving.records).
 - application/jsonlines: one record per line, each a JSON array of numbers, an object
   {"features": [...]}, or an object keyed by the model's feature names.
 - application/json: a JSON array of such records, or {"instances": [...]}; a flat array of numbers
   is one record.
+A JSON feature value is a number or null; booleans and strings ("1.5") are refused, never coerced.
 """
 
 from __future__ import annotations
 
-import csv
+import itertools
 import json
 import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from leafline.serving import numbers
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON
+from leafline.serving.numbers import clip
 from leafline.serving.records import blank_lines_are_records, count_records
 
 if TYPE_CHECKING:
@@ -28,8 +31,9 @@ if TYPE_CHECKING:
 
     Matrix = npt.NDArray[np.float64]
 
-# Fields that mean "missing" besides the empty field (pyarrow's defaults accept these too).
-_MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "#n/a"})
+# How deep arrays and objects nest in a body at most: {"instances": [{"features": [...]}]} in JSON,
+# {"features": [...]} in JSON Lines. Only consulted to say where a body too deep for json.loads is.
+_MAX_DEPTH = {JSON: 4, "line": 2}
 
 
 def warm_up() -> None:
@@ -48,9 +52,24 @@ def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int =
     return _records_to_matrix(_jsonlines_records(body), feature_names, "line")
 
 
-def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
-    """pyarrow's CSV reader; multi-threaded only when this request has more than one core to itself
-    (with one request per core, a single thread per request spends less CPU per row)."""
+def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool = True) -> Matrix:
+    """pyarrow's reader when it can be trusted to read fields as leafline.serving.numbers does; the
+    field-by-field reader otherwise, which is the definition and also finds the first bad field.
+
+    pyarrow runs multi-threaded only when this request has more than one core to itself (with one
+    request per core, a single thread per request spends less CPU per row). Bodies with bytes where
+    pyarrow reads more than the table go to the fallback: a quote (pyarrow appends text after a closing
+    quote) and "(" (it reads `nan(1)` as missing); numeric CSV rarely has either. test_hostile_bodies
+    fuzzes both paths against each other to keep this list complete."""
+    if fast_path and b'"' not in body and b"(" not in body:
+        matrix = _pyarrow_csv(body, num_features, threads)
+        if matrix is not None:
+            return matrix
+    return _fallback_csv(body, num_features)
+
+
+def _pyarrow_csv(body: bytes, num_features: int, threads: int) -> Matrix | None:
+    """The matrix, or None when pyarrow refuses the body (the fallback then says where, or reads it)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -62,10 +81,14 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=threads > 1, block_size=4 * 2**20),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=not blanks),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.float64()),
+                null_values=_ARROW_NULL_VALUES,
+                strings_can_be_null=False,
+            ),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise _diagnose_csv(body, num_features, str(exc)) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
     if table.num_rows == 0:
         raise InvalidInputError("empty body: no records to score")
     if b"\r" in body and table.num_rows != count_records(body, blanks):
@@ -77,6 +100,9 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1) -> Matrix:
             matrix[row : row + batch.num_rows, index] = _float_values(column)
         row += batch.num_rows
     return matrix
+
+
+_ARROW_NULL_VALUES = numbers.arrow_null_values()
 
 
 def _float_values(array: Any) -> Any:
@@ -99,46 +125,87 @@ def _lone_carriage_return(body: bytes) -> InvalidInputError:
     more records than were sent."""
     found = re.search(rb"\r(?!\n)", body)
     line = body.count(b"\n", 0, found.start() if found else 0) + 1
+    return _lone_carriage_return_at(line)
+
+
+def _lone_carriage_return_at(line: int) -> InvalidInputError:
     return InvalidInputError(f"line {line}: a carriage return not followed by a newline; records end with \\n")
 
 
-def _diagnose_csv(body: bytes, num_features: int, fallback: str) -> InvalidInputError:
-    """Find the first bad line and column; only runs after the fast parser refused the body."""
-    text = body.decode("utf-8", errors="replace")
-    for line_number, raw in enumerate(text.split("\n"), start=1):  # "\n" only, as the parser splits
+def _fallback_csv(body: bytes, num_features: int) -> Matrix:
+    """Field by field, by the same record rule as the fast path; the first bad field is a 400 naming its
+    1-based line and column (fields of any size: no csv module field limit)."""
+    import numpy as np
+
+    blanks = blank_lines_are_records(num_features)
+    lines = body.decode("utf-8", errors="replace").split("\n")  # "\n" only, as Batch Transform splits
+    if lines[-1] == "":
+        lines.pop()  # nothing follows a final newline
+    rows: list[list[float]] = []
+    for line_number, raw in enumerate(lines, start=1):
         line = raw.removesuffix("\r")
-        if not line.strip():
+        if "\r" in line:
+            raise _lone_carriage_return_at(line_number)
+        if not line and not blanks:
             continue
-        fields = next(csv.reader([line]))
+        fields = csv_fields(line, line_number)
         if len(fields) != num_features:
-            return InvalidInputError(
+            raise InvalidInputError(
                 f"line {line_number}: expected {num_features} fields (the model's features), got {len(fields)}"
             )
-        for column, field in enumerate(fields, start=1):
-            if not _is_number_or_missing(field):
-                return InvalidInputError(f"line {line_number}, column {column}: {_clip(field)!r} is not a number")
-    return InvalidInputError(f"the body is not valid CSV: {fallback}")
+        rows.append([_csv_value(field, line_number, column) for column, field in enumerate(fields, start=1)])
+    if not rows:
+        raise InvalidInputError("empty body: no records to score")
+    return np.array(rows, dtype=np.float64)
 
 
-def _is_number_or_missing(field: str) -> bool:
-    value = field.strip()
-    if value.lower() in _MISSING:
-        return True
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+def csv_fields(line: str, line_number: int = 1) -> list[str]:
+    """One line's fields, RFC 4180 quoting ("" is a quote inside a quoted field)."""
+    if '"' not in line:
+        return line.split(",")
+    fields: list[str] = []
+    start = 0
+    while True:
+        if line.startswith('"', start):
+            close = start + 1
+            while (close := line.find('"', close)) != -1 and line.startswith('"', close + 1):
+                close += 2
+            if close == -1:
+                raise InvalidInputError(
+                    f"line {line_number}, column {len(fields) + 1}: a quoted field with no closing quote"
+                )
+            end = line.find(",", close + 1)
+            end = len(line) if end == -1 else end
+            fields.append(line[start + 1 : close].replace('""', '"') + line[close + 1 : end])
+        else:
+            end = line.find(",", start)
+            end = len(line) if end == -1 else end
+            fields.append(line[start:end])
+        if end == len(line):
+            return fields
+        start = end + 1
+
+
+def _csv_value(field: str, line_number: int, column: int) -> float:
+    value = numbers.field_value(field)
+    if value is None:
+        raise InvalidInputError(
+            f"line {line_number}, column {column}: {clip(field)!r} is not a number ({numbers.MISSING_HINT})"
+        )
+    return value
 
 
 def _json_records(body: bytes) -> list[tuple[int, Any]]:
     try:
-        document = json.loads(body)
+        document = _json_loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"the body is not valid JSON: {_json_error(exc)}") from None
+    except RecursionError:
+        raise InvalidInputError(_too_deep(body, _MAX_DEPTH[JSON])) from None
     if isinstance(document, dict):
         if "instances" not in document:
             raise InvalidInputError('a JSON object body must hold the records under "instances"')
+        _only_key(document, "instances", "the body")
         document = document["instances"]
     if not isinstance(document, list):
         raise InvalidInputError('a JSON body must be an array of records or {"instances": [...]}')
@@ -153,10 +220,22 @@ def _jsonlines_records(body: bytes) -> list[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            records.append((line_number, json.loads(line)))
+            records.append((line_number, _json_loads(line)))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"line {line_number}: not valid JSON: {_json_error(exc)}") from None
+        except RecursionError:
+            raise InvalidInputError(_too_deep(line, _MAX_DEPTH["line"], line_number)) from None
     return records
+
+
+def _json_loads(data: bytes) -> Any:
+    """json.loads with the table's options, without building a decoder per call (json.loads does when
+    given options: a third of the time of a short JSON Lines record). Duplicate keys keep the last, as
+    json does: an object_pairs_hook to refuse them would double the cost of decoding keyed JSON Lines."""
+    return _JSON_DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+
+
+_JSON_DECODER = json.JSONDecoder(**numbers.JSON_OPTIONS)
 
 
 def _records_to_matrix(records: list[tuple[int, Any]], names: tuple[str, ...], unit: str) -> Matrix:
@@ -165,34 +244,55 @@ def _records_to_matrix(records: list[tuple[int, Any]], names: tuple[str, ...], u
     if not records:
         raise InvalidInputError("empty body: no records to score")
     rows = [_record_row(position, record, names, unit) for position, record in records]
-    try:
-        return np.array(rows, dtype=np.float64)
-    except (TypeError, ValueError):
-        for (position, _), row in zip(records, rows, strict=True):
-            for column, value in enumerate(row, start=1):
-                if not _is_json_number(value):
-                    raise InvalidInputError(
-                        f"{unit} {position}, feature {column} ({names[column - 1]}): "
-                        f"{_clip(repr(value))} is not a number"
-                    ) from None
-        raise
+    if not _ONLY_FLOATS.issuperset(map(type, itertools.chain.from_iterable(rows))):  # one pass, in C
+        raise next(
+            _not_a_feature_value(row, f"{unit} {position}", names)
+            for (position, _), row in zip(records, rows, strict=True)
+            if not _ONLY_FLOATS.issuperset(map(type, row))
+        )
+    return np.array(rows, dtype=np.float64)
+
+
+# JSON numbers are floats (numbers.JSON_OPTIONS) and null is NaN by now: any other type is refused
+# (np.array would read True as 1.0 and "1.5" as 1.5).
+_ONLY_FLOATS = frozenset({float})
 
 
 def _record_row(position: int, record: Any, names: tuple[str, ...], unit: str) -> list[Any]:
-    if isinstance(record, dict) and "features" in record:
+    where = f"{unit} {position}"
+    if isinstance(record, dict) and "features" in record and "features" not in _index(names):
+        _only_key(record, "features", where)
         record = record["features"]
+        if not isinstance(record, list):
+            raise InvalidInputError(f'{where}: "features" must be a JSON array of the model\'s features')
     if isinstance(record, list):
         if len(record) != len(names):
             raise InvalidInputError(
-                f"{unit} {position}: expected {len(names)} features (the model's features), got {len(record)}"
+                f"{where}: expected {len(names)} features (the model's features), got {len(record)}"
             )
-        return [math.nan if value is None else value for value in record]
-    if isinstance(record, dict):
+        values = [math.nan if value is None else value for value in record]
+    elif isinstance(record, dict):
         unknown = [key for key in record if key not in _index(names)]
         if unknown:
-            raise InvalidInputError(f"{unit} {position}: unknown feature {_clip(unknown[0])!r}")
-        return [math.nan if record.get(name) is None else record[name] for name in names]
-    raise InvalidInputError(f"{unit} {position}: a record must be a JSON array or object")
+            raise InvalidInputError(f"{where}: unknown feature {clip(unknown[0])!r}")
+        values = [math.nan if (value := record.get(name)) is None else value for name in names]
+    else:
+        raise InvalidInputError(f"{where}: a record must be a JSON array or object")
+    return values
+
+
+def _not_a_feature_value(values: list[Any], where: str, names: tuple[str, ...]) -> InvalidInputError:
+    column, value = next((c, v) for c, v in enumerate(values, start=1) if not numbers.is_feature_value(v))
+    return InvalidInputError(
+        f"{where}, feature {column} ({names[column - 1]}): {numbers.describe_json_value(value)} is not a "
+        "number (a feature value is a JSON number, or null when missing)"
+    )
+
+
+def _only_key(document: dict[str, Any], key: str, where: str) -> None:
+    for other in document:
+        if other != key:
+            raise InvalidInputError(f'{where}: unknown key {clip(other)!r} beside "{key}"')
 
 
 _INDEX_CACHE: dict[tuple[str, ...], frozenset[str]] = {}
@@ -205,15 +305,25 @@ def _index(names: tuple[str, ...]) -> frozenset[str]:
     return found
 
 
-def _is_json_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _too_deep(text: bytes, depth: int, first_line: int = 1) -> str:
+    """Where arrays and objects first nest deeper than a body can hold (1-based line and column); only
+    run once json.loads ran out of recursion."""
+    level = 0
+    for found in re.finditer(rb'"(?:[^"\\]++|\\.)*+"|[\[{]|[\]}]', text):
+        token = found.group()
+        if token in (b"[", b"{"):
+            level += 1
+            if level > depth:
+                start = found.start()
+                line = text.count(b"\n", 0, start) + first_line
+                column = start - (text.rfind(b"\n", 0, start) + 1) + 1
+                return f"line {line}, column {column}: JSON nested more than {depth} levels deep"
+        elif token in (b"]", b"}"):
+            level -= 1
+    return f"JSON nested more than {depth} levels deep"
 
 
 def _json_error(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
     return str(exc)
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from leafline.serving import numbers
+from leafline.serving.decoding import csv_fields
+from leafline.serving.errors import InvalidInputError
 from leafline.transform.jsonpath import JsonPath
 
 
@@ -22,13 +24,15 @@ class Rescorer:
         self._threshold = threshold
 
     def features(self, record: bytes, content_type: str, input_filter: JsonPath, inclusive: bool) -> list[float]:
-        """One input record as the container saw it (after InputFilter), as floats; empty fields are missing."""
+        """One input record as the container saw it (after InputFilter), as floats read as the server reads
+        them (leafline.serving.numbers); a value the server refuses is a ValueError."""
         text = record.decode("utf-8")
-        value: Any = (next(csv.reader([text]), None) or [""]) if content_type == "text/csv" else json.loads(text)
+        value: Any = _csv_record(text) if content_type == "text/csv" else json.loads(text, **numbers.JSON_OPTIONS)
         value = input_filter.apply(value, slice_end_inclusive=inclusive)
         if isinstance(value, dict):
             value = [value.get(name) for name in self._names]
-        return [_to_float(v) for v in value]
+        to_float = _csv_float if content_type == "text/csv" else _json_float
+        return [to_float(v) for v in value]
 
     def predict(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
         matrix = np.asarray(rows, dtype=np.float64)
@@ -40,7 +44,26 @@ class Rescorer:
         return scores
 
 
-def _to_float(value: Any) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()):
+def _csv_record(text: str) -> list[str]:
+    """Split as the server splits (no csv module field-size limit: a 200 KB field the server scored must
+    not stop the validator)."""
+    try:
+        return csv_fields(text)
+    except InvalidInputError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _csv_float(field: str) -> float:
+    value = numbers.field_value(field)
+    if value is None:
+        raise ValueError(f"{numbers.clip(field)!r} is not a number")
+    return value
+
+
+def _json_float(value: Any) -> float:
+    """A number (a float, by JSON_OPTIONS) or null; booleans and strings are refused, as by the server."""
+    if value is None:
         return float("nan")
+    if type(value) is not float:
+        raise ValueError(f"{numbers.describe_json_value(value)} is not a number")
     return float(value)
