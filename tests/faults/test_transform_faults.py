@@ -427,3 +427,70 @@ def test_a_fifo_under_the_prefix_is_not_an_object_and_does_not_block_the_job(tmp
     (result,) = outcome
     assert result.status == "Completed", result.describe.get("FailureReason")
     assert files_under(tmp_path / "out") == {"a.csv.out"}
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # past Python's recursion limit: json raises RecursionError, not ValueError
+
+
+def test_a_deeply_nested_manifest_fails_the_job_naming_it(tmp_path: Path) -> None:
+    manifest = tmp_path / "inputs.manifest"
+    manifest.write_text(DEEP)
+
+    result, _ = run_fake(manifest_request(manifest.as_uri(), (tmp_path / "out").as_uri()), tmp_path)
+
+    assert result.status == "Failed"
+    assert result.describe["FailureReason"].startswith(f"ClientError: {manifest.as_uri()}: the manifest is not valid")
+    assert "nested too deeply" in result.describe["FailureReason"]
+
+
+def test_a_deeply_nested_input_record_fails_its_file_under_data_processing(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "good.jsonl").write_text('{"id": 1, "features": 5}\n')
+    (tmp_path / "in" / "deep.jsonl").write_text('{"id": 1, "features": 5}\n' + DEEP + "\n")
+    req = request((tmp_path / "in").as_uri(), (tmp_path / "out").as_uri(),
+                  TransformInput={"ContentType": "application/jsonlines"},
+                  TransformOutput={"Accept": "application/jsonlines"},
+                  DataProcessing={"InputFilter": "$.features"})  # fmt: skip
+
+    result, _ = run_fake(req, tmp_path)
+
+    assert result.status == "Failed"
+    (failed,) = [f for f in result.files if f.error]
+    assert failed.input_uri.endswith("/deep.jsonl") and failed.error is not None
+    assert "not valid application/jsonlines (nested too deeply)" in failed.error, failed.error
+    assert "internal emulator error" not in failed.error
+    assert files_under(tmp_path / "out") == {"good.jsonl.out"}
+
+
+def test_a_deeply_nested_request_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from leafline.cli import main
+
+    (tmp_path / "request.json").write_text(DEEP)
+
+    code = main(["transform", str(tmp_path / "request.json"), "--model-dir", str(tmp_path)])
+
+    assert code == 2
+    assert "request.json: not valid JSON (nested too deeply)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content_type", "response", "problem"),
+    [
+        ("application/jsonlines", DEEP.encode(), "nested too deeply"),
+        ("text/csv", b'"' + b"x" * 200_000 + b'"\n', "field larger than field limit"),
+    ],
+)
+def test_a_container_response_the_join_cannot_read_fails_with_a_named_error(
+    content_type: str, response: bytes, problem: str
+) -> None:
+    from leafline.transform.dataprocessing import DataProcessingError, build_processor
+    from leafline.transform.request import parse_request
+
+    raw = request("file:///in/", "file:///out/", TransformInput={"ContentType": content_type},
+                  TransformOutput={"Accept": content_type}, DataProcessing={"JoinSource": "Input"})  # fmt: skip
+    parsed = parse_request(raw)
+    processor = build_processor(parsed.data_processing, content_type, content_type, split_lines=True, inclusive=True)
+    assert processor is not None
+
+    with pytest.raises(DataProcessingError, match=f"records from 1: unreadable container response .*{problem}"):
+        processor.assemble(b'{"id": 1}' if content_type != "text/csv" else b"1,2", response, 1)

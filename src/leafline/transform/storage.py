@@ -173,6 +173,8 @@ class Storage:
             entries = json.loads(self.read_bytes(uri))
         except ValueError as exc:
             raise StorageError(f"{uri}: the manifest is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise StorageError(f"{uri}: the manifest is not valid JSON (nested too deeply)") from None
         if not (isinstance(entries, list) and entries and isinstance(entries[0], dict) and "prefix" in entries[0]):
             raise StorageError(f'{uri}: a manifest is a JSON list starting with {{"prefix": "s3://..."}}')
         prefix = str(entries[0]["prefix"])
