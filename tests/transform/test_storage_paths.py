@@ -3,6 +3,7 @@ a relative one under the working directory, and every URI Storage hands back is 
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,14 @@ def test_absolute_location_keeps_the_form_and_the_trailing_slash(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert absolute_location(given) == expected.format(cwd=tmp_path)
+
+
+def test_a_published_local_output_has_the_modes_of_a_plainly_written_file(tmp_path: Path) -> None:
+    """Staging files are created 0600; the output a user reads must not stay private to the job's user."""
+    storage = Storage()
+    target = tmp_path / "out" / "scores.csv.out"
+    storage.publish_bytes(b"0.5\n", target.as_uri())
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert target.read_bytes() == b"0.5\n"
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

@@ -38,6 +38,8 @@ def load_request(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read the request ({exc.strerror})") from None
     except ValueError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a CreateTransformJob request is a JSON object")
     return _absolute_locations(data)

@@ -79,8 +79,11 @@ class RecordProcessor:
         inputs = self._decode(self.input_codec, request_body, first_record)
         try:
             outputs = self.output_codec.decode_response(response, len(inputs))
-        except ValueError as exc:
-            raise DataProcessingError(f"records from {first_record}: unreadable container response ({exc})") from None
+        except (ValueError, csv.Error, RecursionError) as exc:
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise DataProcessingError(
+                f"records from {first_record}: unreadable container response ({problem})"
+            ) from None
         if len(outputs) != len(inputs):
             last = first_record + len(inputs) - 1
             raise DataProcessingError(
@@ -113,6 +116,10 @@ class RecordProcessor:
             return codec.decode(body)
         except (ValueError, csv.Error) as exc:
             raise DataProcessingError(f"records from {first_record}: not valid {codec.content_type} ({exc})") from None
+        except RecursionError:  # json's answer to a document nested past the interpreter's limit
+            raise DataProcessingError(
+                f"records from {first_record}: not valid {codec.content_type} (nested too deeply)"
+            ) from None
 
 
 def build_processor(

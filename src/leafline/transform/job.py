@@ -12,6 +12,7 @@ other instances idle, as in AWS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -33,8 +34,8 @@ from leafline.transform.dataprocessing import DataProcessingError, RecordProcess
 from leafline.transform.invoker import InvocationError, InvocationSettings, Invoker
 from leafline.transform.progress import JobProgress
 from leafline.transform.request import TransformRequest, parse_request
-from leafline.transform.splitting import Payload, RecordTooLargeError, payloads
-from leafline.transform.storage import InputObject, Storage, StorageError, join_uri
+from leafline.transform.splitting import InputFormatError, Payload, RecordTooLargeError, payloads
+from leafline.transform.storage import InputObject, Storage, StorageError, UnsafeKeyError, child_uri
 
 ACCOUNT_ID = "123456789012"  # moto's default account, so local ARNs line up with local AWS
 FAILURE_REASON_LIMIT = 1024
@@ -119,16 +120,32 @@ class _FileWriter:
                 self._window.release()
                 return
             self._pending[seq] = data
-            while self._next in self._pending:
-                chunk = self._pending.pop(self._next)
-                self._staging.write(chunk)
-                self.outcome.bytes_out += len(chunk)
-                self._next += 1
-                self._window.release()
-            self.outcome.records += records
+            error = None
+            try:
+                self._write_ready(self._staging)
+                self.outcome.records += records
+            except OSError as exc:
+                error = self._write_error(exc)
             complete = self._total is not None and self._next == self._total
-        if complete:
+        if error is not None:
+            self.fail(error)
+        elif complete:
             self._publish()
+
+    def _write_ready(self, staging: IO[bytes]) -> None:
+        while self._next in self._pending:
+            chunk = self._pending.pop(self._next)
+            self._next += 1
+            self._window.release()  # before the write, so a failing write leaves only the rest to release
+            staging.write(chunk)
+            self.outcome.bytes_out += len(chunk)
+
+    def _write_error(self, exc: OSError) -> str:
+        """`No space left on device writing <staging file>, the staging copy of <output>`: the path says which
+        disk filled (an S3 output is staged in TMPDIR)."""
+        staged = self._staging.name if self._staging is not None else "?"
+        return (f"{self.outcome.input_uri}: {exc.strerror or exc} writing {staged}, the staging copy of "
+                f"{self.outcome.output_uri}")  # fmt: skip
 
     def drop(self) -> None:
         """A payload not sent because the file already failed or the job is stopping."""
@@ -155,7 +172,11 @@ class _FileWriter:
 
     def _publish(self) -> None:
         assert self._staging is not None
-        self._staging.close()
+        try:
+            self._staging.close()  # flushes the last buffered bytes: a full disk may show only here
+        except OSError as exc:
+            self.fail(self._write_error(exc))
+            return
         try:
             self._storage.publish(Path(self._staging.name), self.outcome.output_uri, self._job.kms_key_id)
         except StorageError as exc:
@@ -167,7 +188,8 @@ class _FileWriter:
 
     def _discard(self) -> None:
         if self._staging is not None:
-            self._staging.close()
+            with contextlib.suppress(OSError):  # the bytes are thrown away: a full disk must not keep the file
+                self._staging.close()
             Path(self._staging.name).unlink(missing_ok=True)
             self._staging = None
 
@@ -245,8 +267,9 @@ class _InstanceRunner:
                     self._tasks.put(_Task(writer, payload, body))
                     produced += 1
                     outcome.payloads = produced
-        except (RecordTooLargeError, DataProcessingError, StorageError, OSError, EOFError) as exc:
-            writer.fail(f"{outcome.input_uri}: {exc}")
+        except (RecordTooLargeError, InputFormatError, DataProcessingError, StorageError, OSError) as exc:
+            message = str(exc)  # a StorageError about the input names it already
+            writer.fail(message if message.startswith(f"{outcome.input_uri}: ") else f"{outcome.input_uri}: {message}")
             return writer
         except Exception as exc:  # an emulator bug fails the file rather than hanging the job
             writer.fail(f"{outcome.input_uri}: {_internal(exc)}")
@@ -260,7 +283,10 @@ class _InstanceRunner:
     def _work(self, invoker: Invoker) -> None:
         try:
             while (task := self._tasks.get()) is not None:
-                self._handle(invoker, task)
+                try:
+                    self._handle(invoker, task)
+                except Exception as exc:  # a dead worker would leave its file unfinished and the job hung
+                    task.file.fail(f"{task.file.outcome.input_uri}: {_internal(exc)}")
         finally:
             invoker.close()
             self.retries += invoker.retries
@@ -372,10 +398,11 @@ def _run_on(
     kms = request.raw["TransformOutput"].get("KmsKeyId")
     job = _JobContext(request, settings, storage, processor, progress, stop, kms, blanks)
     assignments = _spread(inputs, len(servers))
-    outcomes = {obj.uri: FileOutcome(obj.uri, join_uri(request.output_path, obj.relative_key + ".out"), index)
+    outcomes = {obj.uri: _outcome(obj, request.output_path, index, progress)
                 for index, objs in enumerate(assignments) for obj in objs}  # fmt: skip
     runners = [
-        _InstanceRunner(i, server, [outcomes[o.uri] for o in assignments[i]], job) for i, server in enumerate(servers)
+        _InstanceRunner(i, server, [outcomes[o.uri] for o in assignments[i] if not outcomes[o.uri].error], job)
+        for i, server in enumerate(servers)
     ]
     progress.restart_clock()
     started = time.perf_counter()
@@ -421,6 +448,16 @@ def _drop_temporary_logs(log_dir: Path, options: EmulatorOptions) -> None:
     """A stop signal (leafline.termination) ends the job without a result to name its temporary logs."""
     if options.log_dir is None:
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _outcome(obj: InputObject, output_path: str, instance: int, progress: JobProgress) -> FileOutcome:
+    """The file's outcome, failed before it starts when its output key would leave S3OutputPath."""
+    try:
+        return FileOutcome(obj.uri, child_uri(output_path, obj.relative_key + ".out", "a key under S3OutputPath"),
+                           instance)  # fmt: skip
+    except UnsafeKeyError as exc:
+        progress.file_finished(failed=True)
+        return FileOutcome(obj.uri, "", instance, error=f"{obj.uri}: its output key {exc}")
 
 
 def _internal(exc: Exception) -> str:

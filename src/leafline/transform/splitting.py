@@ -9,12 +9,14 @@ its file. What a record is comes from leafline.serving.records: blank lines are 
 one-feature CSV model, where each is a record with its value missing; those payloads keep every record's
 newline (so a trailing missing record survives), and a lone missing record is sent as "\n". No payload
 is ever empty. The limit applies to what the container receives, so to the decompressed bytes of a Gzip
-object. MaxPayloadInMB 0 means no limit.
+object. MaxPayloadInMB 0 means no limit. An object that is not the gzip its CompressionType says (not gzip,
+truncated, corrupt) raises InputFormatError saying which, as SageMaker fails a file it cannot decompress.
 """
 
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -28,6 +30,10 @@ _READ_BYTES = 4 * MB
 
 class RecordTooLargeError(LeaflineError):
     """A record (or an unsplit object) is larger than MaxPayloadInMB: SageMaker fails the file."""
+
+
+class InputFormatError(LeaflineError):
+    """The object cannot be decompressed as its CompressionType says: SageMaker fails the file."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,34 @@ def payloads(
     gzip_input: bool = False,
     blank_lines_are_records: bool = False,
 ) -> Iterator[Payload]:
-    """Payloads in file order; raises RecordTooLargeError at the first record that cannot be sent."""
-    source: IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb") if gzip_input else stream  # type: ignore[assignment]
+    """Payloads in file order; raises RecordTooLargeError at the first record that cannot be sent, and
+    InputFormatError when Gzip input is not gzip."""
+    if not gzip_input:
+        yield from _split(stream, split_lines, single_record, max_bytes, blank_lines_are_records)
+        return
+    source: IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    try:
+        yield from _split(source, split_lines, single_record, max_bytes, blank_lines_are_records)
+    except gzip.BadGzipFile as exc:
+        not_gzip = str(exc).startswith("Not a gzipped")
+        raise InputFormatError(
+            f"{'not gzip data (CompressionType is Gzip)' if not_gzip else 'corrupt gzip data'}: {exc}"
+        ) from None
+    except EOFError as exc:
+        raise InputFormatError(f"truncated gzip data: {exc}") from None
+    except zlib.error as exc:
+        raise InputFormatError(f"corrupt gzip data: {exc}") from None
+
+
+def _split(
+    source: IO[bytes], split_lines: bool, single_record: bool, max_bytes: int | None, blanks: bool
+) -> Iterator[Payload]:
     if not split_lines:
-        yield from _whole(source, max_bytes, blank_lines_are_records)
+        yield from _whole(source, max_bytes, blanks)
     elif single_record:
-        yield from _single(source, max_bytes, blank_lines_are_records)
+        yield from _single(source, max_bytes, blanks)
     else:
-        yield from _multi(source, max_bytes, blank_lines_are_records)
+        yield from _multi(source, max_bytes, blanks)
 
 
 def _whole(source: IO[bytes], max_bytes: int | None, blanks: bool) -> Iterator[Payload]:
