@@ -172,3 +172,19 @@ def test_a_model_package_version_is_deleted(stack: Stack) -> None:
     sagemaker.delete_model_package(ModelPackageName=arn)
     listed = sagemaker.list_model_packages(ModelPackageGroupName="deleted-group")["ModelPackageSummaryList"]
     assert listed == []
+
+
+def test_list_endpoint_configs_and_model_package_groups_page(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker")
+    variant = {"VariantName": "main", "ModelName": stack.model_name, "InitialInstanceCount": 1,
+               "InstanceType": "ml.m5.large"}  # fmt: skip
+    for n in range(3):
+        sagemaker.create_endpoint_config(EndpointConfigName=f"paged-config-{n}", ProductionVariants=[variant])
+        sagemaker.create_model_package_group(ModelPackageGroupName=f"paged-groups-{n}")
+    by_name = {"SortBy": "Name", "SortOrder": "Ascending", "PaginationConfig": {"PageSize": 2}}
+    configs = sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains="paged-config-", **by_name)
+    assert [[c["EndpointConfigName"] for c in page["EndpointConfigs"]] for page in configs] == [
+        ["paged-config-0", "paged-config-1"], ["paged-config-2"]]  # fmt: skip
+    groups = sagemaker.get_paginator("list_model_package_groups").paginate(NameContains="paged-groups-", **by_name)
+    assert [[g["ModelPackageGroupName"] for g in page["ModelPackageGroupSummaryList"]] for page in groups] == [
+        ["paged-groups-0", "paged-groups-1"], ["paged-groups-2"]]  # fmt: skip

@@ -231,3 +231,31 @@ def test_register_warns_when_the_package_has_no_compiled_model_for_the_image(
     assert err.count("\n") == 1, err
     assert (f"leafline register: warning: s3://models-bucket/churn/exp-1/model.tar.gz carries NO compiled model for "
             f"{there} ({instance_type}): the container will score with LightGBM, ~4x slower") in err  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "local"),
+    [
+        ("https://s3.sa-east-1.amazonaws.com", False),
+        ("https://s3-fips.us-east-1.amazonaws.com", False),
+        ("https://bucket.vpce-0a1b.s3.us-east-1.vpce.amazonaws.com", False),
+        ("https://s3.cn-north-1.amazonaws.com.cn", False),
+        ("https://s3.dualstack.eu-west-1.api.aws", False),
+        ("http://127.0.0.1:5055", True),
+        ("http://localhost:4566", True),
+        ("http://local-aws:5000", True),  # a compose service name
+        ("http://amazonaws.com.example:80", True),  # not AWS's domain, only a look-alike
+    ],
+)
+def test_an_endpoint_is_local_unless_it_is_one_of_aws_s_own(endpoint: str, local: bool) -> None:
+    from leafline.packaging import is_local_endpoint
+
+    assert is_local_endpoint(endpoint) is local
+
+
+def test_package_to_a_uri_on_local_aws_creates_its_bucket_too(
+    local_aws: Any, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["package", str(model_dir), "--to", "s3://elsewhere/m/model.tar.gz"]) == 0
+    assert "created bucket elsewhere (local AWS at" in capsys.readouterr().out
+    boto3.client("s3").head_object(Bucket="elsewhere", Key="m/model.tar.gz")
