@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
 from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec, parse_overrides
+
+# The image's instance type when no spec is given: JobSpec's own default.
+DEFAULT_INSTANCE_TYPE = str(JobSpec.__dataclass_fields__["instance_type"].default)
 
 
 def add_spec_arguments(
@@ -71,36 +75,55 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_package_command(args: argparse.Namespace) -> int:
-    from leafline.packaging import build_archive, publish_archive
+    from leafline.packaging import build_archive, compiled_model_line, ensure_bucket, publish_archive
     from leafline.transform.storage import Storage, absolute_location
 
     if not args.model_dir.is_dir():
         raise UsageError(f"{args.model_dir}: no such model directory")
+    spec = spec_from_args(args) if (args.spec or args.set) else None
     if args.to:
         target: str | None = absolute_location(args.to)
     else:
-        target = spec_from_args(args).model_data_url if (args.spec or args.set) else None
+        target = spec.model_data_url if spec is not None else None
     if target is None and args.output is None:
         raise UsageError("nowhere to put the package: give --spec (upload), --to URI or --output FILE")
+    instance_type = spec.instance_type if spec is not None else DEFAULT_INSTANCE_TYPE
     with tempfile.TemporaryDirectory(prefix="leafline-package-") as workdir:
         archive = args.output or Path(workdir) / "model.tar.gz"
         package = build_archive(args.model_dir, archive)
         print(f"packaged {args.model_dir} -> {archive} ({archive.stat().st_size:,} bytes)")
         print(f"  artifact sha256 {package.artifact_sha256}")
-        compiled = ", ".join(c["arch"] for c in package.data["compiled"]) or "none (LightGBM serves it)"
         tuned = "yes" if package.tuning_profile else "no (run `leafline tune` first to store one)"
         print(f"  objective {package.data['objective']}, {package.data['num_features']} features, "
-              f"compiled for {compiled}, tuning profile: {tuned}")  # fmt: skip
+              f"tuning profile: {tuned}")  # fmt: skip
+        _, line = compiled_model_line(package, "model.tar.gz", instance_type, _remedy(args.model_dir, instance_type))
+        print(f"  {line}")
         if target is not None:
-            uploaded = publish_archive(Storage(), archive, package, target)
+            storage = Storage(region=spec.region if spec is not None else None)
+            created = ensure_bucket(storage, target, "from --to" if args.to else "spec key `bucket`")
+            if created:
+                print(f"  {created}")
+            uploaded = publish_archive(storage, archive, package, target)
             print(f"  {'uploaded to' if uploaded else 'already at'} {target}")
     return 0
+
+
+def _remedy(model_dir: Path, instance_type: str) -> str:
+    """What to run for a compiled model; nothing to run when the compiler cannot reproduce this one."""
+    from leafline.compiler import unsupported_reason
+    from leafline.packaging import compile_remedy
+    from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
+
+    reason = unsupported_reason(read_model_info(model_dir / MODEL_FILE_NAME))
+    if reason is not None:
+        return f"the compiler cannot reproduce this model ({reason})"
+    return compile_remedy(model_dir, instance_type)
 
 
 def run_register_command(args: argparse.Namespace) -> int:
     import boto3
 
-    from leafline.packaging import read_archive_info
+    from leafline.packaging import compiled_model_line, read_archive_info
     from leafline.registry import register_version, version_metadata
     from leafline.transform.storage import Storage, absolute_location
 
@@ -112,6 +135,10 @@ def run_register_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{model_data}: no package there; run `leafline package MODEL_DIR --spec ...` first")
     from leafline.tuning.profile import compact_profile
 
+    remedy = "compile the model (`leafline compile MODEL_DIR`) and package it again"
+    compiled, line = compiled_model_line(package, model_data, spec.instance_type, remedy)
+    if not compiled:  # it registers all the same: LightGBM scores it, only slower
+        print(f"leafline register: warning: {line}", file=sys.stderr)
     profile = package.tuning_profile
     metadata = version_metadata(package, compact_profile(profile) if profile else None)
     client = boto3.client("sagemaker", region_name=spec.region)

@@ -17,17 +17,21 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from leafline import __version__
 from leafline.errors import UsageError
-from leafline.serving.artifacts import COMPILED_DIR, MANIFEST_NAME
+from leafline.instance_types import INSTANCE_TYPES
+from leafline.serving.artifacts import COMPILED_DIR, MANIFEST_NAME, machine_arch
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
-from leafline.transform.storage import Storage
+from leafline.transform.storage import Storage, split_s3
 
 PACKAGE_FILE = "leafline-package.json"
 PROFILE_FILE = "tuning-profile.json"
 PACKAGE_SCHEMA = "leafline.package/1"
+# Every endpoint of AWS's own is under one of these domains; any other S3 endpoint is an emulator.
+_AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws")
 
 
 class PackageError(UsageError):
@@ -48,6 +52,68 @@ class PackageInfo:
     def tuning_profile(self) -> dict[str, Any] | None:
         profile = self.data.get("tuning_profile")
         return profile if isinstance(profile, dict) else None
+
+    def compiled_for(self, arch: str) -> dict[str, Any] | None:
+        """The compiled artifact an instance of this architecture loads, or None (it scores with LightGBM)."""
+        return next((c for c in self.data.get("compiled", []) if c.get("arch") == arch), None)
+
+
+def compiled_model_line(package: PackageInfo, name: str, instance_type: str, remedy: str | None) -> tuple[bool, str]:
+    """Whether the package carries a compiled model for the instance type's architecture, said in one line.
+
+    Without one the container still scores, with LightGBM, so nothing fails: this line is the only sign of it.
+    `remedy` (what to run) ends the line when there is none."""
+    arch = INSTANCE_TYPES[instance_type].arch
+    entry = package.compiled_for(arch)
+    if entry is not None:
+        backend = f"{entry['backend']} {entry['version']}"
+        return True, f"{name} carries a compiled model for {arch} ({backend}, {instance_type})"
+    line = f"{name} carries NO compiled model for {arch} ({instance_type}): the container will score with LightGBM"
+    line += ", ~4x slower"
+    return False, f"{line}; {remedy}" if remedy else line
+
+
+def compile_remedy(model_dir: Path | str, instance_type: str) -> str:
+    """What to run for a compiled model: `leafline compile` compiles for the machine it runs on."""
+    arch = INSTANCE_TYPES[instance_type].arch
+    where = "" if arch == machine_arch() else f" on an {arch} machine"
+    return f"run `leafline compile {model_dir}`{where} first"
+
+
+def is_local_endpoint(endpoint_url: str) -> bool:
+    """Whether an S3 endpoint is an emulator (local AWS, moto's server) rather than one of AWS's own."""
+    host = (urlsplit(endpoint_url).hostname or "").lower()
+    return not any(host == domain or host.endswith(f".{domain}") for domain in _AWS_DOMAINS)
+
+
+def ensure_bucket(storage: Storage, uri: str, named_by: str) -> str | None:
+    """The bucket of an s3:// URI exists afterwards, or PackageError says which and how to make it.
+
+    It is created only on an emulator (local AWS starts empty); on AWS a bucket is an account's decision
+    (region, encryption, policy), so leafline never makes one. `named_by` says where the name came from.
+    Returns what it did, for the user, or None when the bucket was there."""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _ = split_s3(uri)
+    client = storage.s3
+    try:
+        client.head_bucket(Bucket=bucket)
+        return None
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            return None  # e.g. 403, another account's bucket: the upload's own error says so
+    region = client.meta.region_name or "us-east-1"
+    endpoint = client.meta.endpoint_url
+    if not is_local_endpoint(endpoint):
+        raise PackageError(
+            f"bucket {bucket!r} ({named_by}) does not exist in {region}: create it "
+            f"(aws s3 mb s3://{bucket} --region {region}) or name an existing one"
+        )
+    location: dict[str, Any] = (
+        {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
+    client.create_bucket(Bucket=bucket, **location)
+    return f"created bucket {bucket} (local AWS at {endpoint})"
 
 
 def describe_model_dir(model_dir: Path) -> PackageInfo:

@@ -159,3 +159,103 @@ def test_a_rejected_version_is_never_auto_approved_and_the_newest_approved_wins(
     overrides = ["--set", "experiment_id=exp-2", "--set", "auto_approve=true"]
     assert main(["register", "--spec", str(spec_file), *overrides]) == 0
     assert _sagemaker().describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Rejected"
+
+
+# issue 18: the bucket, and whether the package carries a compiled model for the image's architecture
+
+
+def _other_arch() -> tuple[str, str]:
+    """An instance type whose architecture is not this machine's, and that architecture."""
+    from leafline.serving.artifacts import machine_arch
+
+    return ("ml.c6g.xlarge", "aarch64") if machine_arch() == "x86_64" else ("ml.m5.xlarge", "x86_64")
+
+
+def test_package_creates_the_bucket_when_local_aws_is_the_target(
+    local_aws: Any, model_dir: Path, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["package", str(model_dir), "--spec", str(spec_file)]) == 0
+    out = capsys.readouterr().out
+    assert f"created bucket models-bucket (local AWS at {local_aws.url})" in out
+    assert "uploaded to s3://models-bucket/churn/exp-1/model.tar.gz" in out
+    boto3.client("s3").head_object(Bucket="models-bucket", Key="churn/exp-1/model.tar.gz")
+    assert main(["package", str(model_dir), "--spec", str(spec_file)]) == 0  # the bucket is there now
+    assert "created bucket" not in capsys.readouterr().out
+
+
+def test_package_against_aws_without_the_bucket_is_one_line_naming_the_bucket_and_the_key(
+    model_dir: Path, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with mock_aws():  # AWS's own endpoints: leafline never creates a bucket there
+        assert main(["package", str(model_dir), "--spec", str(spec_file)]) == 2
+        assert boto3.client("s3", region_name="sa-east-1").list_buckets()["Buckets"] == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "bucket 'models-bucket' (spec key `bucket`) does not exist" in err
+    assert "aws s3 mb s3://models-bucket --region sa-east-1" in err
+
+
+def test_package_says_in_one_line_whether_it_carries_a_compiled_model_for_the_image(
+    aws: None, model_dir: Path, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leafline.serving.artifacts import machine_arch
+
+    here = machine_arch()
+    assert main(["package", str(model_dir), "--spec", str(spec_file)]) == 0
+    assert f"model.tar.gz carries a compiled model for {here} (lleaves " in capsys.readouterr().out
+
+    instance_type, there = _other_arch()
+    assert main(["package", str(model_dir), "--output", str(tmp_path / "a.tar.gz"), "--spec", str(spec_file),
+                 "--set", f"instance_type={instance_type}"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert (f"model.tar.gz carries NO compiled model for {there} ({instance_type}): the container will score with "
+            f"LightGBM, ~4x slower; run `leafline compile {model_dir}` on an {there} machine first") in out  # fmt: skip
+
+    plain = train(kind_by_name("regression"), tmp_path / "plain")  # never compiled
+    assert main(["package", str(plain), "--output", str(tmp_path / "b.tar.gz")]) == 0
+    out = capsys.readouterr().out
+    assert (f"model.tar.gz carries NO compiled model for {here} (ml.m5.xlarge): the container will score with "
+            f"LightGBM, ~4x slower; run `leafline compile {plain}` first") in out  # fmt: skip
+    assert "compiled for none" not in out
+
+
+def test_register_warns_when_the_package_has_no_compiled_model_for_the_image(
+    aws: None, model_dir: Path, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["package", str(model_dir), "--spec", str(spec_file)]) == 0
+    assert main(["register", "--spec", str(spec_file)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    instance_type, there = _other_arch()
+    assert main(["register", "--spec", str(spec_file), "--set", f"instance_type={instance_type}"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert (f"leafline register: warning: s3://models-bucket/churn/exp-1/model.tar.gz carries NO compiled model for "
+            f"{there} ({instance_type}): the container will score with LightGBM, ~4x slower") in err  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "local"),
+    [
+        ("https://s3.sa-east-1.amazonaws.com", False),
+        ("https://s3-fips.us-east-1.amazonaws.com", False),
+        ("https://bucket.vpce-0a1b.s3.us-east-1.vpce.amazonaws.com", False),
+        ("https://s3.cn-north-1.amazonaws.com.cn", False),
+        ("https://s3.dualstack.eu-west-1.api.aws", False),
+        ("http://127.0.0.1:5055", True),
+        ("http://localhost:4566", True),
+        ("http://local-aws:5000", True),  # a compose service name
+        ("http://amazonaws.com.example:80", True),  # not AWS's domain, only a look-alike
+    ],
+)
+def test_an_endpoint_is_local_unless_it_is_one_of_aws_s_own(endpoint: str, local: bool) -> None:
+    from leafline.packaging import is_local_endpoint
+
+    assert is_local_endpoint(endpoint) is local
+
+
+def test_package_to_a_uri_on_local_aws_creates_its_bucket_too(
+    local_aws: Any, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["package", str(model_dir), "--to", "s3://elsewhere/m/model.tar.gz"]) == 0
+    assert "created bucket elsewhere (local AWS at" in capsys.readouterr().out
+    boto3.client("s3").head_object(Bucket="elsewhere", Key="m/model.tar.gz")
