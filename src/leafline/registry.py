@@ -47,7 +47,11 @@ class ModelVersion:
     @property
     def tuning(self) -> dict[str, Any] | None:
         raw = self.metadata.get(TUNING_KEY)
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        if raw.startswith("{"):  # a version registered before the metadata had to satisfy SageMaker's pattern
+            return dict(json.loads(raw))
+        return {key: json.loads(value) for key, _, value in (pair.partition("=") for pair in raw.split())}
 
 
 @dataclass(frozen=True)
@@ -58,17 +62,18 @@ class Registration:
 
 
 def version_metadata(package: PackageInfo, compact_profile: dict[str, Any] | None) -> dict[str, str]:
-    """CustomerMetadataProperties: at most 50 keys of at most 256 characters each."""
+    """CustomerMetadataProperties: at most 50 keys of at most 256 characters each, values of letters, spaces,
+    digits and _.:/=+-@ only (SageMaker's pattern): so no JSON and no commas."""
     data = package.data
     metadata = {
         ARTIFACT_HASH_KEY: package.artifact_sha256,
         "leafline:objective": str(data["objective"])[:256],
         "leafline:num_features": str(data["num_features"]),
         "leafline:lightgbm_version": str(data.get("lightgbm_version") or "unknown"),
-        "leafline:compiled_for": ",".join(sorted({c["arch"] for c in data.get("compiled", [])})) or "none",
+        "leafline:compiled_for": " ".join(sorted({c["arch"] for c in data.get("compiled", [])})) or "none",
     }
     if compact_profile is not None:
-        text = json.dumps(compact_profile, separators=(",", ":"), sort_keys=True)
+        text = " ".join(f"{key}={json.dumps(value)}" for key, value in sorted(compact_profile.items()))
         if len(text) > 256:
             raise ValueError(f"the compact tuning profile is {len(text)} characters, over the 256 limit")
         metadata[TUNING_KEY] = text

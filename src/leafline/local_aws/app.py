@@ -33,6 +33,7 @@ from leafline.local_aws.protocol import (
 )
 from leafline.local_aws.state import journaled
 from leafline.local_aws.transform_jobs import TransformJobs
+from leafline.local_aws.validation import refusal
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Told of an S3 change moto accepted, before the client hears of it: (bucket, key), or (bucket, None) for
@@ -97,6 +98,8 @@ class LocalAwsApp:
         action = target.removeprefix("SageMaker.") if target.startswith("SageMaker.") else None
         invocation = _INVOCATIONS.match(str(environ.get("PATH_INFO", "")))
         fault = self.faults.take(action or ("InvokeEndpoint" if invocation else ""))
+        # AWS checks each request against its API model before acting on it: so does local AWS, moto or not.
+        fault = fault or refusal(environ, action, unquote(invocation.group(1)) if invocation else None)
         if fault is not None:
             read_body(environ)
             status, headers, data = error_response(fault)
