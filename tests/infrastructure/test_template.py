@@ -435,3 +435,24 @@ def test_optional_kms_key_encrypts_and_both_roles_may_use_it() -> None:
             assert not _allowed(role, "kms:ScheduleKeyDeletion", key)
         sns = boto3.client("sns", region_name=REGION)
         assert sns.list_subscriptions_by_topic(TopicArn=outputs["FailedJobsTopicArn"])["Subscriptions"] == []
+
+
+def test_readme_deploys_with_the_template_parameters_and_names_real_spec_keys() -> None:
+    """The README's "Setting up an AWS account": its deploy command's parameters are the template's, and its
+    table maps every output, to keys the job spec has."""
+    from dataclasses import fields
+
+    from leafline.jobspec import JobSpec
+
+    readme = (TEMPLATE.parents[1] / "README.md").read_text()
+    section = readme.split("## Setting up an AWS account", 1)[1].split("\n## ", 1)[0]
+    template = _template()
+    given = set(re.findall(r"\b([A-Z][A-Za-z]+)=", section.split("```")[1]))
+    assert given and given <= set(template["Parameters"]), given - set(template["Parameters"])
+    rows = dict(re.findall(r"^\| `(\w+)`[^|]*\| (.+) \|$", section, flags=re.MULTILINE))
+    assert set(rows) == set(template["Outputs"])
+    spec_keys = {f.name for f in fields(JobSpec)}
+    for output, where in rows.items():
+        if not where.startswith("not the spec"):
+            named = re.findall(r"`(\w+)`", where)
+            assert named and set(named) <= spec_keys, (output, where)
