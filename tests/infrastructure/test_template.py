@@ -330,6 +330,7 @@ def test_orchestrator_role_has_exactly_the_dag_grants(stack: tuple[dict[str, str
             _arn("model", f"lf-{p}-*"),
             _arn("transform-job", f"lf-{p}-*"),
             _arn("model-package-group", p),
+            _arn("model-package", p),
             _arn("model-package", f"{p}/*"),
         )
     }
