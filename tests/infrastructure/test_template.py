@@ -28,6 +28,8 @@ from moto import mock_aws
 from moto.core import enable_iam_authentication
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
+from leafline.cli import main
+from leafline.infra_cli import TEMPLATE as PACKAGED
 from leafline.jobspec import run_names, safe_name
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infrastructure" / "leafline.yaml"
@@ -457,3 +459,17 @@ def test_readme_deploys_with_the_template_parameters_and_names_real_spec_keys() 
         if not where.startswith("not the spec"):
             named = re.findall(r"`(\w+)`", where)
             assert named and set(named) <= spec_keys, (output, where)
+
+
+def test_the_checkout_link_is_the_packaged_template() -> None:
+    assert TEMPLATE.resolve() == PACKAGED.resolve()
+
+
+def test_cli_prints_and_writes_the_template(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["infra", "template"]) == 0
+    assert capsys.readouterr().out == PACKAGED.read_text()
+    target = tmp_path / "leafline.yaml"
+    assert main(["infra", "template", "--output", str(target)]) == 0
+    assert target.read_text() == PACKAGED.read_text()
+    assert main(["infra", "template", "--output", str(tmp_path / "missing" / "leafline.yaml")]) == 2
+    assert "--output" in capsys.readouterr().err
