@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafline.image.cli import add_parser as add_image
 
     add_image(commands)
+    from leafline.infra_cli import add_parser as add_infra
+
+    add_infra(commands)
     return parser
 
 
@@ -127,6 +130,7 @@ _HANDLERS = {
     "local-aws": "leafline.local_aws.cli:run_local_aws_command",
     "dashboard": "leafline.dashboard.cli:run_dashboard_command",
     "image": "leafline.image.cli:run_image_command",
+    "infra": "leafline.infra_cli:run_infra_command",
 }
 
 
