@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from leafline import samples
-from tests.compat.conftest import PENDING_R18, Stack, transform_job
+from tests.compat.conftest import Stack, transform_job
 from tests.local_aws.helpers import BUCKET
 
 SERVICE_ERROR = 255  # AWS CLI v1's exit status for an error the service answered (v2 uses 254)
@@ -122,7 +122,6 @@ def _refused(stack: Stack, tmp_path: Path, name: str, **extra: Any) -> subproces
     return done
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: InstanceType ml.foo.bar is accepted and runs, {PENDING_R18}")
 def test_an_unknown_instance_type_is_refused(stack: Stack, tmp_path: Path) -> None:
     done = _refused(stack, tmp_path, "cli-foo", TransformResources={"InstanceType": "ml.foo.bar", "InstanceCount": 1})
     assert done.returncode == SERVICE_ERROR
@@ -130,7 +129,6 @@ def test_an_unknown_instance_type_is_refused(stack: Stack, tmp_path: Path) -> No
     assert "ml.foo.bar" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: BatchStrategy MULTI_RECORD is accepted in a request, {PENDING_R18}")
 def test_the_container_s_spelling_of_batch_strategy_is_refused_in_a_request(stack: Stack, tmp_path: Path) -> None:
     done = _refused(stack, tmp_path, "cli-multi", BatchStrategy="MULTI_RECORD")
     assert done.returncode == SERVICE_ERROR

@@ -118,7 +118,6 @@ def test_list_objects_v2_pages(stack: Stack) -> None:
     assert [o["Key"] for page in pages for o in page["Contents"]] == keys
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: ListTransformJobs MaxResults=101 is accepted, {PENDING_R18}")
 def test_list_transform_jobs_refuses_more_than_100_results_per_page(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker", **NO_RETRY)
     assert _error_code(lambda: sagemaker.list_transform_jobs(MaxResults=101)) == "ValidationException"
