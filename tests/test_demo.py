@@ -32,7 +32,7 @@ def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]
     assert "MaxConcurrentTransforms 4 (tuned profile for ml.m5.xlarge)" in first
     assert "validation         passed: " in first
     record = json.loads(_local(first, "run record").read_text())
-    printed = re.search(r"estimated AWS cost (.+) for 6,000 rows \(the run record's\)", first)
+    printed = re.search(r"estimated AWS cost (.+) \(the run record's, for 6,000 rows\)", first)
     assert printed is not None and printed.group(1) == amount_text(record["cost"])  # one run, one cost
     assert record["cost"]["region"] == "sa-east-1"  # the spec's region's prices
     assert (record["cost"]["usd"] is None) == (printed.group(1) == "no price for ml.m5.xlarge in sa-east-1")

@@ -183,7 +183,8 @@ def table_from_price_list_api(client: Any, region: str, today: str | None = None
         raise UsageError(f"AWS's Price List API refused GetProducts ({error.get('Code')}: {error.get('Message')}); "
                          "the caller needs pricing:GetProducts, or pass --offer FILE") from None  # fmt: skip
     except BotoCoreError as exc:
-        raise UsageError(f"cannot reach AWS's Price List API ({exc}); pass --offer FILE instead") from None
+        raise UsageError(f"cannot call AWS's Price List API ({exc}): it needs credentials allowed "
+                         "pricing:GetProducts, or pass --offer FILE") from None  # fmt: skip
     return _table(region, found, source, day, "the Price List API")
 
 

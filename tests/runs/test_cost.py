@@ -69,7 +69,7 @@ def _shown(record: dict[str, Any], tmp_path: Path) -> tuple[str, str, str]:
     """The run's cost as the demo's summary, the dashboard's run page and its runs table print it."""
     RunsIndex(Storage(), str(tmp_path)).write(record)
     client = TestClient(create_app(RunsIndex(Storage(), str(tmp_path))))
-    printed = re.search(r"estimated AWS cost (.+) for 300,000 rows", _summary_text(record))
+    printed = re.search(r"estimated AWS cost (.+) \(the run record's, for 300,000 rows\)", _summary_text(record))
     page = re.search(r'<dd id="cost">(.*?)</dd>', client.get(f"/runs/{record['run_id']}").text, re.S)
     row = re.search(r'<td class="num cost">(.*?)</td>', client.get("/").text, re.S)
     assert printed is not None and page is not None and row is not None
@@ -127,7 +127,7 @@ def test_records_from_before_the_cost_basis_fields_still_show_their_cost(tmp_pat
     RunsIndex(Storage(), str(tmp_path)).write(record)
     page = TestClient(create_app(RunsIndex(Storage(), str(tmp_path)))).get(f"/runs/{record['run_id']}")
     assert '<dd id="cost">$0.000367: ESTIMATED prices</dd>' in page.text
-    assert "estimated AWS cost $0.000367 for 300,000 rows" in _summary_text(record)
+    assert "estimated AWS cost $0.000367 (the run record's, for 300,000 rows)" in _summary_text(record)
 
 
 def test_a_job_that_never_started_on_instances_has_no_cost() -> None:

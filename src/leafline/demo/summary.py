@@ -50,9 +50,9 @@ def summary_lines(
     lines.extend("                     " + reason for reason in choice.reasons[1:])
     # The run record's figure and how it was computed, as recorded (and as the dashboard shows it).
     cost = record.get("cost")
-    lines.append(f"  estimated AWS cost {amount_text(cost)} for {rows:,} rows (the run record's)")
-    if cost and cost.get("basis"):
-        lines.extend(f"{'':21}{part}" for part in str(cost["basis"]).split("; "))
+    lines.append(f"  estimated AWS cost {amount_text(cost)} (the run record's, for {rows:,} rows)")
+    if cost and cost.get("basis"):  # how it was computed; then the price's source and date, or why none
+        lines.extend(f"{'':21}{part}" for part in str(cost["basis"]).split("; ", 1))
     lines.append(f"{'':21}(local AWS emulates no instance start-up: on AWS the billed time also includes starting "
                  "the container on the instance)")  # fmt: skip
     verdict = "passed" if record["validation"].get("passed") else "FAILED"

@@ -11,7 +11,7 @@ from typing import Any
 
 from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
-from leafline.prices import DEFAULT_REGION, PRICED_REGIONS
+from leafline.prices import DEFAULT_REGION, PRICED_REGIONS, PriceTable
 
 DEFAULT_PAYLOADS = "1,2,4,6,10"
 DEFAULT_ROWS = 1_000_000
@@ -173,7 +173,7 @@ def _estimate_json(option: Any) -> dict[str, Any]:
 
 
 def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args: argparse.Namespace,
-                  prices: Any, startup: float) -> None:  # fmt: skip
+                  prices: PriceTable, startup: float) -> None:  # fmt: skip
     summary = profile["summary"]
     choice = chosen.choice
     print(f"\nmeasured: {summary['rows_per_s_per_vcpu']:,.0f} rows/s per core at {summary['payload_mb']} MB "
@@ -226,7 +226,7 @@ def run_prices_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(table: Any) -> None:
+def _print_table(table: PriceTable) -> None:
     print(table.provenance())
     for name, price in sorted(table.prices.items(), key=lambda item: (item[0].split(".")[1], item[1].usd_per_hour)):
         kind = INSTANCE_TYPES.get(name)
@@ -236,7 +236,7 @@ def _print_table(table: Any) -> None:
         print(f"  {name:18s} {table.no_price(name)}")
 
 
-def _refreshed(region: str, offer_file: Path | None) -> Any:
+def _refreshed(region: str, offer_file: Path | None) -> PriceTable:
     from leafline.prices import OFFER_URL, table_from_offer, table_from_price_list_api
 
     if offer_file is None:
