@@ -5,7 +5,8 @@ prices (sa-east-1, us-east-1) every instance type leafline offers is either pric
 and the date it was retrieved, or listed as unpriced, saying why and where that was checked. Nothing is
 derived or estimated: a type without an AWS price stays unpriced, and every cost for it says "no price
 for <type> in <region>". `leafline prices refresh` rebuilds the tables from AWS's Price List API
-(`pricing:GetProducts`, when the user has access) or from a downloaded public offer file.
+(`pricing:GetProducts`, when the user has access) or from a downloaded public offer file; run records
+use such a file when $LEAFLINE_PRICES names it, `leafline tune` when given --prices.
 
 A Batch Transform instance-hour is the Price List's usage type `<region prefix>-Tsform:<instance type>`
 (e.g. USE1-Tsform:ml.c5.9xlarge; `Host:` is a real-time endpoint, `Train:` a training job).
@@ -14,6 +15,7 @@ A Batch Transform instance-hour is the Price List's usage type `<region prefix>-
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ SCHEMA = "leafline.prices/1"
 DEFAULT_REGION = "sa-east-1"
 PRICED_REGIONS = ("sa-east-1", "us-east-1")
 TABLE_FILE = "batch_transform_prices.json"
+PRICES_ENV = "LEAFLINE_PRICES"  # a `leafline prices refresh` file for run records (the DAG's and Pipeline's)
 BUILT_IN_NAME = "leafline's built-in table"
 OFFER_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/current/{region}/index.json"
 PRICE_LIST_API = "AWS Price List API (pricing:GetProducts, ServiceCode AmazonSageMaker, regionCode {region})"
@@ -98,6 +101,12 @@ def price_table(region: str, path: Path | None = None) -> PriceTable:
 
 def load_price_tables(path: Path | None) -> Mapping[str, PriceTable]:
     return _built_in() if path is None else _read_tables(path)
+
+
+def configured_tables() -> Path | None:
+    """The refreshed tables run records use: $LEAFLINE_PRICES, else None (the built-in ones)."""
+    value = os.environ.get(PRICES_ENV)
+    return Path(value) if value else None
 
 
 @cache

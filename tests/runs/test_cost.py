@@ -4,6 +4,7 @@ demo's summary and the dashboard show that figure; the forecast (`leafline tune`
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from leafline.dashboard.app import create_app
 from leafline.demo.summary import Locations, summary_lines
-from leafline.prices import Price, PriceTable, Unpriced, price_table
+from leafline.errors import UsageError
+from leafline.prices import PRICES_ENV, Price, PriceTable, Unpriced, price_table, tables_document
 from leafline.runs.cost import BILLED_INTERVAL, amount_text, cost_text, instance_cost, job_cost, usd_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import build_record
@@ -119,6 +121,17 @@ def test_the_built_in_table_is_the_default_for_the_runs_region() -> None:
     cost = job_cost("ml.m5.xlarge", 1, DESCRIBE, region="us-east-1")
     assert cost is not None and cost.region == "us-east-1"
     assert cost.usd_per_hour == price_table("us-east-1").price("ml.m5.xlarge")
+
+
+def test_a_refreshed_table_named_by_leafline_prices_prices_the_runs(tmp_path: Path, monkeypatch) -> None:
+    refreshed = tmp_path / "prices.json"
+    refreshed.write_text(json.dumps(tables_document([PRICED])))
+    monkeypatch.setenv(PRICES_ENV, str(refreshed))
+    cost = job_cost("ml.m5.xlarge", 2, DESCRIBE, region="sa-east-1")
+    assert cost is not None and cost.usd_per_hour == 0.33 and str(refreshed) in cost.price_source
+    monkeypatch.setenv(PRICES_ENV, str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match=r"missing\.json: cannot read the price table"):
+        job_cost("ml.m5.xlarge", 2, DESCRIBE, region="sa-east-1")
 
 
 def test_records_from_before_the_cost_basis_fields_still_show_their_cost(tmp_path: Path) -> None:

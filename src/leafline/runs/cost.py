@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leafline.prices import DEFAULT_REGION, PriceTable, price_table
+from leafline.prices import DEFAULT_REGION, PriceTable, configured_tables, price_table
 from leafline.runs.record import job_seconds
 
 # What SageMaker bills, per instance, and what that includes.
@@ -94,11 +94,12 @@ def job_cost(
     prices: PriceTable | None = None,
 ) -> Cost | None:  # fmt: skip
     """What a transform job (its DescribeTransformJob) was billed, or None when it never started on instances.
-    The price is the region's (given, else the job ARN's, else leafline's default) from the built-in table."""
+    The price is the region's (given, else the job ARN's, else leafline's default) from the tables
+    $LEAFLINE_PRICES names, else the built-in ones."""
     billed_s = job_seconds(job.get("TransformStartTime"), job.get("TransformEndTime"))
     if billed_s is None:
         return None
-    table = prices or price_table(region or job_region(job) or DEFAULT_REGION)
+    table = prices or price_table(region or job_region(job) or DEFAULT_REGION, configured_tables())
     return instance_cost(instance_type, instance_count, billed_s, table, BILLED_INTERVAL)
 
 

@@ -43,7 +43,12 @@ def add_parsers(commands: Any) -> None:
     tune.add_argument("--deadline-min", type=float, default=DEFAULT_DEADLINE_MIN,
                       help=f"finish within this many minutes (default {DEFAULT_DEADLINE_MIN:g})")  # fmt: skip
     tune.add_argument("--startup-min", type=float, default=None, help="assumed instance start-up (default 5 min)")
-    tune.add_argument("--prices", type=Path, default=None, help="price tables from `leafline prices refresh`")
+    tune.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help="price tables from `leafline prices refresh` (default: $LEAFLINE_PRICES, else built-in)",
+    )
     tune.add_argument("--region", default=None, help="whose prices (default: the spec's region, else sa-east-1)")
     tune.add_argument("--json", action="store_true", help="print the choice and estimates as JSON")
     add_spec_arguments(tune)
@@ -69,7 +74,7 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_tune_command(args: argparse.Namespace) -> int:
-    from leafline.prices import price_table
+    from leafline.prices import configured_tables, price_table
     from leafline.tuning.cost import DEFAULT_STARTUP_MIN, cheapest_meeting, estimate
     from leafline.tuning.profile import Summary
 
@@ -84,7 +89,7 @@ def run_tune_command(args: argparse.Namespace) -> int:
         raise UsageError("--instance-count and --rows must be positive, --deadline-min above zero")
     profile = _profile(args)
     summary = Summary(**profile["summary"])
-    prices = price_table(args.region or (spec.region if spec else DEFAULT_REGION), args.prices)
+    prices = price_table(args.region or (spec.region if spec else DEFAULT_REGION), args.prices or configured_tables())
     startup = DEFAULT_STARTUP_MIN if args.startup_min is None else args.startup_min
     chosen = estimate(summary, instance_type, count, args.rows, prices, startup)
     options = cheapest_meeting(summary, args.rows, args.deadline_min, prices, startup_min=startup)
@@ -208,12 +213,12 @@ def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args
 
 
 def run_prices_command(args: argparse.Namespace) -> int:
-    from leafline.prices import load_price_tables, price_table, tables_document
+    from leafline.prices import configured_tables, load_price_tables, price_table, tables_document
 
     if args.prices_action == "show":
-        regions = args.region or sorted(load_price_tables(args.prices)) or list(PRICED_REGIONS)
-        for region in regions:
-            _print_table(price_table(region, args.prices))
+        path = args.prices or configured_tables()
+        for region in args.region or sorted(load_price_tables(path)) or list(PRICED_REGIONS):
+            _print_table(price_table(region, path))
         return 0
     regions = args.region or ([DEFAULT_REGION] if args.offer else list(PRICED_REGIONS))
     tables = [_refreshed(region, args.offer) for region in regions]
