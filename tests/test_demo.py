@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from leafline.cli import build_parser
 from leafline.dashboard.cli import dashboard_app
-from leafline.runs.cost import usd_text
+from leafline.runs.cost import amount_text
 
 
 def _local(output: str, label: str) -> Path:
@@ -32,9 +32,12 @@ def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]
     assert "MaxConcurrentTransforms 4 (tuned profile for ml.m5.xlarge)" in first
     assert "validation         passed: " in first
     record = json.loads(_local(first, "run record").read_text())
-    printed = re.search(r"estimated AWS cost (\S+) for 6,000 rows \(the run record's\)", first)
-    assert printed is not None and printed.group(1) == usd_text(record["cost"]["usd"])  # one run, one cost
-    assert record["cost"]["billed_s"] == record["transform_job"]["duration_s"] and "x 1, " in record["cost"]["basis"]
+    printed = re.search(r"estimated AWS cost (.+) \(the run record's, for 6,000 rows\)", first)
+    assert printed is not None and printed.group(1) == amount_text(record["cost"])  # one run, one cost
+    assert record["cost"]["region"] == "sa-east-1"  # the spec's region's prices
+    assert (record["cost"]["usd"] is None) == (printed.group(1) == "no price for ml.m5.xlarge in sa-east-1")
+    assert record["cost"]["billed_s"] == record["transform_job"]["duration_s"]
+    assert ": 1 instance x " in record["cost"]["basis"]
     assert record["model_package"]["version"] == 1 and record["transform_job"]["status"] == "Completed"
     outputs = sorted(_local(first, "outputs").glob("*.out"))
     assert [p.name for p in outputs] == ["part-00000.csv.out", "part-00001.csv.out", "part-00002.csv.out"]

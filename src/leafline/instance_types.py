@@ -1,8 +1,8 @@
 """SageMaker instance types leafline can target for Batch Transform: vCPUs, memory and CPU architecture.
 
 Sizes are AWS's published EC2 shapes for these families (x86: c5/m5/r5; Graviton arm64: c6g/m6g/r6g).
-On-demand prices per hour in sa-east-1 are not recorded yet: the cost model (`leafline tune`) adds them
-with their date and source.
+Their on-demand Batch Transform prices, with sources and dates, are in leafline.prices (per region; a type
+without an AWS price, or one Batch Transform does not offer, is listed there as unpriced, saying why).
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def record_run(
     index = RunsIndex(storage, runs_uri(spec["bucket"], spec["project_id"]))
     outputs = {"output_uri": output, "report_uri": report_location if report else None,
                "record_uri": index.record_uri(plan)}  # fmt: skip
-    cost = job_cost(spec["instance_type"], spec["instance_count"], job)
+    cost = job_cost(spec["instance_type"], spec["instance_count"], job, region=spec.get("region"))
     record = build_record(run=run, job=job, report=report, totals=totals, cost=cost, links=links, outputs=outputs)
     index.write(record, also=[join_uri(run_folder(plan), "run.json")])
     return record

@@ -15,6 +15,7 @@ import pytest
 
 from leafline.local_aws.protocol import AwsError
 from leafline.local_aws.server import LocalAws
+from leafline.prices import price_table
 from tests.dags.conftest import ROOT
 from tests.transform.helpers import FAKE_CONTAINER
 
@@ -87,7 +88,9 @@ def test_a_night_scores_validates_and_records_and_a_rerun_registers_nothing_new(
     assert record["settings"]["MaxPayloadInMB"] == {"value": 1, "source": "tuned profile for ml.m5.xlarge"}
     assert record["transform_job"]["status"] == "Completed" and record["transform_job"]["duration_s"] > 0
     assert record["totals"]["rows"] == sum(SHARDS) and record["totals"]["bytes_in"] > record["totals"]["bytes_out"]
-    assert record["rows_per_s"] > 0 and record["cost"]["usd"] > 0 and "ESTIMATED" in record["cost"]["basis"]
+    assert record["rows_per_s"] > 0 and record["cost"]["region"] == "sa-east-1"  # the spec's region's prices
+    price = price_table("sa-east-1").price(record["instance_type"])
+    assert record["cost"]["usd_per_hour"] == price  # the table's figure, or None: never an invented one
     assert sum(record["scores"]["histogram"]["counts"]) == sum(SHARDS) and record["drift"] is None  # a first run
     assert {c["name"] for c in record["validation"]["checks"]} >= {"record_counts", "rescoring"}
     index = night.s3.list_objects_v2(Bucket=BUCKET, Prefix="leafline-demo/runs/2026-11-20/")

@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leafline.prices import Price, PriceTable
 from leafline.runs.cost import job_cost
 from leafline.runs.record import build_record
 
 EDGES = [i / 10 for i in range(11)]
+# A priced type, so the records have a figure to plot (the built-in table may price none: it invents nothing).
+PRICES = PriceTable(
+    "sa-east-1", "a test table", {"ml.m5.xlarge": Price(0.33, "https://example.test", "2026-11-01")}, {}
+)
 
 
 def record(
@@ -36,7 +41,7 @@ def record(
            "settings": {"MaxConcurrentTransforms": {"value": 4, "source": "tuned profile for ml.m5.xlarge"},
                         "MaxPayloadInMB": {"value": 6, "source": "tuned profile for ml.m5.xlarge"}}}  # fmt: skip
     built = build_record(run=run, job=job, report=report, totals={"files": 2, "rows": rows, "bytes_in": 9000},
-                         cost=job_cost("ml.m5.xlarge", 1, job), links={},
+                         cost=job_cost("ml.m5.xlarge", 1, job, prices=PRICES), links={},
                          outputs={"output_uri": "s3://b/out/", "report_uri": "s3://b/report.json"})  # fmt: skip
     built["recorded"] = (start + timedelta(seconds=seconds)).isoformat()
     return built

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from leafline.cli import main
+from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
 from leafline.jobspec import load_spec
-from leafline.prices import BUILT_IN, PriceTable, table_from_offer
+from leafline.prices import (
+    PRICED_REGIONS,
+    Price,
+    PriceTable,
+    price_table,
+    table_from_offer,
+    table_from_price_list_api,
+)
 from leafline.registry import resolve_approved
 from leafline.tuning.choose import choose_settings
 from leafline.tuning.cost import cheapest_meeting, estimate
@@ -73,8 +84,13 @@ def test_the_payload_shrinks_before_concurrency_on_big_instances() -> None:
     assert any("72 x 1 <= 100 MB" in reason for reason in choice.reasons)
 
 
+def _table(usd: dict[str, float], region: str = "sa-east-1") -> PriceTable:
+    """A price table for tests: these types priced, the others not in it."""
+    return PriceTable(region, "a test table", {name: Price(v, "test", "2026-11-01") for name, v in usd.items()}, {})
+
+
 def test_cost_is_instance_hours_times_price_and_the_cheapest_meets_the_deadline() -> None:
-    prices = PriceTable("sa-east-1", "2026-11-01", "test", True, {"ml.c5.xlarge": 0.2, "ml.c5.4xlarge": 0.8})
+    prices = _table({"ml.c5.xlarge": 0.2, "ml.c5.4xlarge": 0.8})
     summary = _summary(rows_per_s_per_vcpu=10_000.0)
     one = estimate(summary, "ml.c5.xlarge", 1, 24_000_000, prices, startup_min=5)
     assert one.minutes == pytest.approx(5 + 24_000_000 / 40_000 / 60)  # 15 min
@@ -85,17 +101,92 @@ def test_cost_is_instance_hours_times_price_and_the_cheapest_meets_the_deadline(
     assert cheapest_meeting(summary, 24_000_000, 5.5, prices, startup_min=5) == []
 
 
-def test_the_built_in_price_table_covers_every_type_and_says_it_is_an_estimate() -> None:
-    assert set(BUILT_IN.usd_per_hour) == set(INSTANCE_TYPES)
-    assert not BUILT_IN.verified and BUILT_IN.provenance().startswith("ESTIMATED prices for sa-east-1 as of")
-    assert BUILT_IN.price("ml.m5.xlarge") == pytest.approx(0.33)  # the seeds' anchor
-    assert BUILT_IN.price("ml.m5.2xlarge") == pytest.approx(2 * BUILT_IN.price("ml.m5.xlarge"))  # type: ignore[operator]
+@pytest.mark.parametrize("region", PRICED_REGIONS)
+def test_every_offered_type_is_priced_or_listed_as_unpriced_in_each_region(region: str) -> None:
+    table = price_table(region)
+    assert table.region == region
+    assert set(table.prices).isdisjoint(table.unpriced)
+    assert set(table.prices) | set(table.unpriced) == set(INSTANCE_TYPES)  # nothing silently missing
+
+
+@pytest.mark.parametrize("region", PRICED_REGIONS)
+def test_every_entry_of_the_built_in_table_has_a_source_and_a_date(region: str) -> None:
+    table = price_table(region)
+    for name, price in table.prices.items():
+        assert price.usd_per_hour > 0 and price.source.startswith("https://"), name
+        assert date.fromisoformat(price.retrieved), name
+    for name, unpriced in table.unpriced.items():
+        assert unpriced.reason and unpriced.source, name
+        assert date.fromisoformat(unpriced.checked), name
+
+
+def test_types_batch_transform_does_not_offer_are_unpriced_saying_so() -> None:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    offered = set(model.shape_for("TransformInstanceType").enum)  # type: ignore[attr-defined]
+    for region in PRICED_REGIONS:
+        table = price_table(region)
+        for name in set(INSTANCE_TYPES) - offered:  # e.g. ml.c5.large, ml.r5.*, the Graviton families
+            assert name not in table.prices and "does not offer" in table.unpriced[name].reason
+
+
+def test_a_region_without_a_table_prices_nothing_and_says_so() -> None:
+    table = price_table("eu-west-3")
+    assert table.price("ml.m5.xlarge") is None
+    assert table.no_price("ml.m5.xlarge").startswith("no price for ml.m5.xlarge in eu-west-3")
+
+
+def _price_list_item(sku: str, usagetype: str, usd: str, region: str = "sa-east-1") -> str:
+    """One PriceList entry as GetProducts returns it: a JSON string (AWS Price List API, FormatVersion aws_v1)."""
+    return json.dumps({
+        "product": {"productFamily": "ML Instance", "sku": sku,
+                    "attributes": {"usagetype": usagetype, "regionCode": region, "servicecode": "AmazonSageMaker",
+                                   "instanceName": usagetype.split(":", 1)[1], "location": "a region name"}},
+        "serviceCode": "AmazonSageMaker",
+        "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": {
+            "offerTermCode": "JRTCKXETXF", "sku": sku, "effectiveDate": "2026-11-01T00:00:00Z", "termAttributes": {},
+            "priceDimensions": {f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                "unit": "Hrs", "pricePerUnit": {"USD": usd}, "description": f"${usd} per hour", "appliesTo": [],
+                "rateCode": f"{sku}.JRTCKXETXF.6YS6EN2CT7", "beginRange": "0", "endRange": "Inf"}}}}},
+        "version": "20261101000000", "publicationDate": "2026-11-01T00:00:00Z",
+    })  # fmt: skip
+
+
+def test_refresh_reads_batch_transform_prices_from_the_price_list_api() -> None:
+    client = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    expected = {"ServiceCode": "AmazonSageMaker", "FormatVersion": "aws_v1", "MaxResults": 100,
+                "Filters": [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "sa-east-1"}]}  # fmt: skip
+    with Stubber(client) as stubber:
+        stubber.add_response("get_products", {"FormatVersion": "aws_v1", "NextToken": "page-2", "PriceList": [
+            _price_list_item("A", "SAE1-Tsform:ml.m5.xlarge", "0.3010000000"),
+            _price_list_item("B", "SAE1-Host:ml.m5.xlarge", "0.9999000000"),  # a real-time endpoint: not ours
+            _price_list_item("C", "SAE1-Tsform:ml.p3.2xlarge", "5.0000000000"),  # not a type leafline offers
+        ]}, expected)  # fmt: skip
+        stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
+            _price_list_item("D", "SAE1-Tsform:ml.c5.xlarge", "0.2450000000"),
+            _price_list_item("E", "SAE1-Train:ml.c5.xlarge", "0.1111000000"),
+        ]}, {**expected, "NextToken": "page-2"})  # fmt: skip
+        table = table_from_price_list_api(client, "sa-east-1", today="2026-12-02")
+        stubber.assert_no_pending_responses()
+    assert {name: p.usd_per_hour for name, p in table.prices.items()} == {"ml.m5.xlarge": 0.301, "ml.c5.xlarge": 0.245}
+    assert (
+        table.prices["ml.m5.xlarge"].retrieved == "2026-12-02" and "GetProducts" in table.prices["ml.m5.xlarge"].source
+    )
+    assert set(table.prices) | set(table.unpriced) == set(INSTANCE_TYPES)
+    assert "no Batch Transform on-demand price" in table.unpriced["ml.m5.large"].reason
+
+
+def test_refresh_without_access_is_a_usage_error_naming_the_permission() -> None:
+    client = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_products", "AccessDeniedException", "not authorized", 400)
+        with pytest.raises(UsageError, match="pricing:GetProducts"):
+            table_from_price_list_api(client, "sa-east-1", today="2026-12-02")
 
 
 def _offer() -> dict[str, object]:
-    def product(sku: str, name: str, kind: str, region: str = "sa-east-1") -> dict[str, object]:
+    def product(sku: str, usagetype: str, region: str = "sa-east-1") -> dict[str, object]:
         return {"sku": sku, "productFamily": "ML Instance",
-                "attributes": {"instanceName": name, "platoinstancetype": kind, "regionCode": region}}  # fmt: skip
+                "attributes": {"usagetype": usagetype, "regionCode": region}}  # fmt: skip
 
     def hourly(usd: str) -> dict[str, object]:
         return {"T1": {"priceDimensions": {"D1": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}
@@ -103,17 +194,17 @@ def _offer() -> dict[str, object]:
     return {
         "publicationDate": "2026-11-02T10:00:00Z",
         "products": {
-            "A": product("A", "ml.m5.xlarge", "BatchTransform"),
-            "B": product("B", "ml.m5.xlarge", "Hosting"),
-            "C": product("C", "ml.c5.large", "BatchTransform"),
-            "D": product("D", "ml.c5.large", "BatchTransform", region="us-east-1"),
-            "E": product("E", "ml.p3.2xlarge", "BatchTransform"),
+            "A": product("A", "SAE1-Tsform:ml.m5.xlarge"),
+            "B": product("B", "SAE1-Host:ml.m5.xlarge"),
+            "C": product("C", "SAE1-Tsform:ml.c5.xlarge"),
+            "D": product("D", "USE1-Tsform:ml.c5.xlarge", region="us-east-1"),
+            "E": product("E", "SAE1-Tsform:ml.p3.2xlarge"),
         },
         "terms": {
             "OnDemand": {
                 "A": hourly("0.3010000000"),
                 "B": hourly("0.9999"),
-                "C": hourly("0.1530"),
+                "C": hourly("0.2450"),
                 "D": hourly("0.01"),
                 "E": hourly("5.0"),
             }
@@ -123,8 +214,9 @@ def _offer() -> dict[str, object]:
 
 def test_refreshed_prices_come_from_the_offers_batch_transform_rows() -> None:
     table = table_from_offer(_offer(), "sa-east-1", "offer.json")
-    assert dict(table.usd_per_hour) == {"ml.m5.xlarge": 0.301, "ml.c5.large": 0.153}
-    assert table.verified and table.as_of == "2026-11-02"
+    assert {name: p.usd_per_hour for name, p in table.prices.items()} == {"ml.m5.xlarge": 0.301, "ml.c5.xlarge": 0.245}
+    assert table.prices["ml.m5.xlarge"].retrieved == "2026-11-02"
+    assert set(table.prices) | set(table.unpriced) == set(INSTANCE_TYPES)
 
 
 def test_tune_measures_the_server_and_the_profile_reaches_the_registry(
@@ -141,7 +233,9 @@ def test_tune_measures_the_server_and_the_profile_reaches_the_registry(
     assert all(p["rows_per_s"] > 0 and p["peak_rss_mb"] >= p["idle_rss_mb"] > 0 for p in profile["points"])
     assert "ml.c5.2xlarge x 1: MaxConcurrentTransforms=8 MaxPayloadInMB=" in out
     assert "one payload in flight per vCPU (8 vCPUs)" in out
-    assert "cheapest within 30 min:" in out and "ESTIMATED prices for sa-east-1" in out
+    unpriced = price_table("sa-east-1").price("ml.c5.2xlarge") is None
+    assert ("no price for ml.c5.2xlarge in sa-east-1" in out) == unpriced  # never an invented figure
+    assert "prices: leafline's built-in table" in out
 
     offer = tmp_path / "offer.json"
     offer.write_text(json.dumps(_offer()))
@@ -149,8 +243,8 @@ def test_tune_measures_the_server_and_the_profile_reaches_the_registry(
     assert main(["prices", "refresh", "--offer", str(offer), "--output", str(table)]) == 0
     assert main([*args[:2], "--reuse", "--prices", str(table), "--instance-type", "ml.m5.xlarge", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert report["prices"]["verified"] and report["estimate"]["usd_per_hour"] == 0.301
-    assert {o["instance_type"] for o in report["cheapest"]} <= {"ml.m5.xlarge", "ml.c5.large"}
+    assert report["estimate"]["usd_per_hour"] == 0.301 and report["estimate"]["price_region"] == "sa-east-1"
+    assert {o["instance_type"] for o in report["cheapest"]} <= {"ml.m5.xlarge", "ml.c5.xlarge"}
 
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps({**SPEC, "auto_approve": True}))

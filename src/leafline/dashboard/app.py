@@ -22,14 +22,14 @@ from leafline.dashboard.charts import histogram_svg, series_svg
 from leafline.dashboard.views import PAGE_SIZE, RunFilter, RunNotFound, RunView, link_href, page_cursor, run_view
 from leafline.dashboard.views import runs_page as read_runs_page
 from leafline.errors import UsageError
-from leafline.runs.cost import cost_text, usd_text
+from leafline.runs.cost import cost_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import RecordError
 from leafline.transform.storage import StorageError
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
 # Costs are the run records' figures, written as the demo's summary writes them (leafline.runs.cost).
-_TEMPLATES.filters.update(usd=usd_text, cost_text=cost_text, link_href=link_href)
+_TEMPLATES.filters.update(cost_text=cost_text, link_href=link_href)
 # No script, plugin, frame or fetch from anywhere; the inline <style> only; framed only by the same origin
 # (Airflow's UI); forms submit to the dashboard itself.
 SECURITY_HEADERS = {

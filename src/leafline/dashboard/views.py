@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from leafline.errors import UsageError
+from leafline.runs.cost import amount_text
 from leafline.runs.index import RECORD_KEY, Listing, RunsIndex, record_key, recorded
 from leafline.runs.record import STATUSES, RecordError, check_run_id
 
@@ -96,6 +97,7 @@ def table_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "duration_s": (record.get("transform_job") or {}).get("duration_s"),
         "rows_per_s": record.get("rows_per_s"),
         "cost_usd": cost.get("usd"),
+        "cost": amount_text(cost) if cost else None,  # the record's figure as every display writes it
         "validation": "passed" if validation.get("passed") else ("failed" if validation else "not run"),
         "drift": drift.get("status"),
     }

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leafline.runs.cost import cost_text, usd_text
+from leafline.runs.cost import amount_text
 from leafline.tuning.choose import Choice
 
 
@@ -50,9 +50,8 @@ def summary_lines(
     lines.extend("                     " + reason for reason in choice.reasons[1:])
     # The run record's figure and how it was computed, as recorded (and as the dashboard shows it).
     cost = record.get("cost")
-    amount = usd_text(cost.get("usd")) if cost else cost_text(None)
-    lines.append(f"  estimated AWS cost {amount} for {rows:,} rows (the run record's)")
-    if cost and cost.get("basis"):
+    lines.append(f"  estimated AWS cost {amount_text(cost)} (the run record's, for {rows:,} rows)")
+    if cost and cost.get("basis"):  # how it was computed; then the price's source and date, or why none
         lines.extend(f"{'':21}{part}" for part in str(cost["basis"]).split("; ", 1))
     lines.append(f"{'':21}(local AWS emulates no instance start-up: on AWS the billed time also includes starting "
                  "the container on the instance)")  # fmt: skip

@@ -14,19 +14,24 @@ Fields (all present; None where a run did not get that far):
   transform_job     {name, status, started, ended, duration_s, failure_reason}
   totals            {files, input_records, rows (output records), bytes_in, bytes_out}
   rows_per_s        rows / the job's duration
-  cost              what the run's instances were billed, ESTIMATED from a price table (leafline.runs.cost;
-                    None when the job never started on instances):
-                      usd             instance_count x billed_s / 3600 x usd_per_hour (None: no price)
-                      usd_per_hour    the table's price of one instance_type instance-hour
+  cost              what the run's instances were billed at the region's on-demand Batch Transform price
+                    (leafline.runs.cost; None when the job never started on instances):
+                      usd             instance_count x billed_s / 3600 x usd_per_hour (None: no price for the
+                                      type in the region; displays then say "no price for <type> in <region>")
+                      usd_per_hour    the price table's price of one instance_type instance-hour, or None
                       instance_hours  instance_count x billed_s / 3600
-                      basis           how it was computed, for people: "ml.m5.xlarge x 1, 1.7 s billed
-                                      (TransformStartTime to TransformEndTime) x $0.33/h; <price_source>"
+                      basis           how it was computed, for people: "ml.m5.xlarge: 2 instances x 72.0 s
+                                      billed each (TransformStartTime to TransformEndTime: ...) = 0.04
+                                      instance-hours x $0.23/h; price: <price_source>"
                                       (before these fields were added: only the price table's provenance)
                       instance_type, instance_count   what was billed
                       billed_s        seconds billed per instance: TransformStartTime to TransformEndTime,
-                                      as SageMaker bills (provisioning before TransformStartTime is not)
-                      billed_from     "TransformStartTime to TransformEndTime"
-                      price_source    the price table's provenance: region, date, source, ESTIMATED or not
+                                      as SageMaker bills (the container's start-up included; provisioning
+                                      before TransformStartTime is not)
+                      billed_from     what billed_s is (leafline.runs.cost.BILLED_INTERVAL)
+                      region          whose prices (the spec's region, else the job ARN's)
+                      price_source    the price's source URL and retrieval date and the table's name, or why
+                                      the table has no price for the type
                     Readers show this figure (the demo's summary, the dashboard); none recomputes it.
                     Older records carry only usd, usd_per_hour, instance_hours and basis.
   validation        {passed, report_uri, checks: [{name, status, reason}]}
@@ -412,7 +417,7 @@ _RECORD = _object({
     "rows_per_s": _NUMBER,
     "cost": _optional(_object({"usd": _NUMBER, "usd_per_hour": _NUMBER, "instance_hours": _NUMBER, "basis": _TEXT,
                                "instance_type": _TEXT, "instance_count": _COUNT, "billed_s": _NUMBER,
-                               "billed_from": _TEXT, "price_source": _TEXT})),
+                               "billed_from": _TEXT, "region": _TEXT, "price_source": _TEXT})),
     "validation": _optional(_object({"passed": _flag, "report_uri": _TEXT,
                                      "checks": _list(_object({"name": _text, "status": _word, "reason": _TEXT}))})),
     "scores": _optional(_object({"count": _COUNT, "mean": _NUMBER, "min": _NUMBER, "max": _NUMBER,

@@ -11,6 +11,7 @@ from typing import Any
 
 from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
+from leafline.prices import DEFAULT_REGION, PRICED_REGIONS, PriceTable
 
 DEFAULT_PAYLOADS = "1,2,4,6,10"
 DEFAULT_ROWS = 1_000_000
@@ -42,28 +43,38 @@ def add_parsers(commands: Any) -> None:
     tune.add_argument("--deadline-min", type=float, default=DEFAULT_DEADLINE_MIN,
                       help=f"finish within this many minutes (default {DEFAULT_DEADLINE_MIN:g})")  # fmt: skip
     tune.add_argument("--startup-min", type=float, default=None, help="assumed instance start-up (default 5 min)")
-    tune.add_argument("--prices", type=Path, default=None, help="a price table from `leafline prices refresh`")
+    tune.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help="price tables from `leafline prices refresh` (default: $LEAFLINE_PRICES, else built-in)",
+    )
+    tune.add_argument("--region", default=None, help="whose prices (default: the spec's region, else sa-east-1)")
     tune.add_argument("--json", action="store_true", help="print the choice and estimates as JSON")
     add_spec_arguments(tune)
 
     prices = commands.add_parser(
         "prices",
-        help="show the instance price table, or refresh it from AWS's public Price List offer file",
-        description="`show` prints the table the cost model uses; `refresh` reads AWS's public SageMaker offer "
-        "file for a region (downloaded, or --offer FILE) and writes the Batch Transform hourly prices of "
-        "leafline's instance types, with the offer's publication date, to --output.",
+        help="show the Batch Transform price tables, or refresh them from AWS's Price List API",
+        description="`show` prints the on-demand Batch Transform price per instance-hour of every instance type "
+        "leafline offers, with each price's source and date, and the types without a price and why; `refresh` "
+        "reads them from AWS's Price List API (boto3 `pricing`, needs pricing:GetProducts) or from a downloaded "
+        "public offer file (--offer) and writes tables to pass as --prices.",
     )
     action = prices.add_subparsers(dest="prices_action", required=True, metavar="ACTION")
-    show = action.add_parser("show", help="print the price table")
-    show.add_argument("--prices", type=Path, default=None, help="a refreshed table (default: the built-in one)")
-    refresh = action.add_parser("refresh", help="build a price table from AWS's offer file")
-    refresh.add_argument("--region", default="sa-east-1")
-    refresh.add_argument("--offer", type=Path, default=None, help="a downloaded offer file (default: download it)")
-    refresh.add_argument("--output", type=Path, required=True, help="where to write the table (JSON)")
+    show = action.add_parser("show", help="print the price tables")
+    show.add_argument("--prices", type=Path, default=None, help="refreshed tables (default: the built-in ones)")
+    show.add_argument("--region", action="append", default=None, help="only this region (repeatable)")
+    refresh = action.add_parser("refresh", help="build price tables from AWS's Price List API or an offer file")
+    refresh.add_argument("--region", action="append", default=None,
+                         help=f"a region to price (repeatable; default {' and '.join(PRICED_REGIONS)})")  # fmt: skip
+    refresh.add_argument("--offer", type=Path, default=None,
+                         help=f"a downloaded offer file for one region (default {DEFAULT_REGION})")  # fmt: skip
+    refresh.add_argument("--output", type=Path, required=True, help="where to write the tables (JSON)")
 
 
 def run_tune_command(args: argparse.Namespace) -> int:
-    from leafline.prices import load_price_table
+    from leafline.prices import configured_tables, price_table
     from leafline.tuning.cost import DEFAULT_STARTUP_MIN, cheapest_meeting, estimate
     from leafline.tuning.profile import Summary
 
@@ -78,16 +89,17 @@ def run_tune_command(args: argparse.Namespace) -> int:
         raise UsageError("--instance-count and --rows must be positive, --deadline-min above zero")
     profile = _profile(args)
     summary = Summary(**profile["summary"])
-    prices = load_price_table(args.prices)
+    prices = price_table(args.region or (spec.region if spec else DEFAULT_REGION), args.prices or configured_tables())
     startup = DEFAULT_STARTUP_MIN if args.startup_min is None else args.startup_min
     chosen = estimate(summary, instance_type, count, args.rows, prices, startup)
     options = cheapest_meeting(summary, args.rows, args.deadline_min, prices, startup_min=startup)
     if args.json:
         print(json.dumps({"summary": profile["summary"], "estimate": _estimate_json(chosen),
-                          "cheapest": [_estimate_json(o) for o in options[:5]], "prices": prices.to_json()},
+                          "cheapest": [_estimate_json(o) for o in options[:5]],
+                          "prices": {"region": prices.region, "table": prices.name, **prices.to_json()}},
                          indent=2))  # fmt: skip
         return 0
-    _print_report(profile, chosen, options, args, prices.provenance(), startup)
+    _print_report(profile, chosen, options, args, prices, startup)
     return 0
 
 
@@ -161,11 +173,12 @@ def _estimate_json(option: Any) -> dict[str, Any]:
             "MaxConcurrentTransforms": choice.max_concurrent_transforms, "MaxPayloadInMB": choice.max_payload_mb,
             "rows_per_s_per_instance": round(choice.rows_per_s), "minutes": round(option.minutes, 2),
             "usd": None if option.usd is None else round(option.usd, 4), "usd_per_hour": option.usd_per_hour,
-            "basis": option.cost.basis(), "reasons": list(choice.reasons)}  # fmt: skip
+            "cost": option.cost.amount(), "price_region": option.cost.region, "basis": option.cost.basis(),
+            "reasons": list(choice.reasons)}  # fmt: skip
 
 
 def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args: argparse.Namespace,
-                  provenance: str, startup: float) -> None:  # fmt: skip
+                  prices: PriceTable, startup: float) -> None:  # fmt: skip
     summary = profile["summary"]
     choice = chosen.choice
     print(f"\nmeasured: {summary['rows_per_s_per_vcpu']:,.0f} rows/s per core at {summary['payload_mb']} MB "
@@ -179,53 +192,67 @@ def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args
     )
     for reason in choice.reasons:
         print(f"  - {reason}")
-    cost = "no price in the table" if chosen.usd is None else f"${chosen.usd:,.4f} at ${chosen.usd_per_hour}/h"
-    print(f"\n{args.rows:,} rows: about {chosen.minutes:,.1f} min ({startup:g} min start-up assumed), {cost}")
+    # The figure and its basis as the run record will write them (leafline.runs.cost).
+    print(f"\n{args.rows:,} rows: about {chosen.minutes:,.1f} min ({startup:g} min start-up assumed), "
+          f"{chosen.cost.amount()}")  # fmt: skip
+    print(f"  {chosen.cost.basis()}")
     if options:
         best = options[0]
         print(f"cheapest within {args.deadline_min:g} min: {best.choice.instance_type} x {best.instance_count}, "
-              f"{best.minutes:,.1f} min, ${best.usd:,.4f}")  # fmt: skip
+              f"{best.minutes:,.1f} min, {best.cost.amount()}")  # fmt: skip
         for other in options[1:4]:
             print(f"  then {other.choice.instance_type} x {other.instance_count}: {other.minutes:,.1f} min, "
-                  f"${other.usd:,.4f}")  # fmt: skip
+                  f"{other.cost.amount()}")  # fmt: skip
+    elif not prices.prices:
+        print(f"cheapest: not known: the price table has no price for any instance type in {prices.region}")
     else:
-        print(f"no instance type (up to 4 instances) finishes {args.rows:,} rows within {args.deadline_min:g} min")
-    print(f"prices: {provenance}")
+        print(
+            f"no priced instance type (up to 4 instances) finishes {args.rows:,} rows within {args.deadline_min:g} min"
+        )
+    print(f"prices: {prices.provenance()}")
 
 
 def run_prices_command(args: argparse.Namespace) -> int:
-    from leafline.prices import OFFER_URL, load_price_table, table_from_offer
+    from leafline.prices import configured_tables, load_price_tables, price_table, tables_document
 
     if args.prices_action == "show":
-        table = load_price_table(args.prices)
-        print(table.provenance())
-        for name, usd in sorted(table.usd_per_hour.items(), key=lambda item: (item[0].split(".")[1], item[1])):
-            kind = INSTANCE_TYPES.get(name)
-            shape = f"{kind.vcpus:3d} vCPU {kind.memory_gib:4d} GiB" if kind else ""
-            print(f"  {name:18s} {shape}  ${usd:.4f}/h")
+        path = args.prices or configured_tables()
+        for region in args.region or sorted(load_price_tables(path)) or list(PRICED_REGIONS):
+            _print_table(price_table(region, path))
         return 0
-    url = OFFER_URL.format(region=args.region)
-    if args.offer is not None:
-        try:
-            offer = json.loads(args.offer.read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--offer {args.offer}: cannot read the offer file ({exc})") from None
-        source = f"AWS Price List offer file {args.offer.name} ({url})"
-    else:
-        offer = _download(url)
-        source = f"AWS Price List offer file {url}"
-    table = table_from_offer(offer, args.region, source)
-    args.output.write_text(json.dumps(table.to_json(), indent=2) + "\n")
-    print(f"{len(table.usd_per_hour)} prices written to {args.output}: {table.provenance()}")
+    regions = args.region or ([DEFAULT_REGION] if args.offer else list(PRICED_REGIONS))
+    tables = [_refreshed(region, args.offer) for region in regions]
+    if args.offer is not None and len(tables) != 1:
+        raise UsageError("--offer: an offer file holds one region's prices; pass exactly one --region")
+    args.output.write_text(json.dumps(tables_document(tables), indent=2) + "\n")
+    for table in tables:
+        print(f"{table.region}: {len(table.prices)} prices, {len(table.unpriced)} types unpriced, "
+              f"written to {args.output}")  # fmt: skip
     return 0
 
 
-def _download(url: str) -> dict[str, Any]:
-    import urllib.request
+def _print_table(table: PriceTable) -> None:
+    print(table.provenance())
+    for name, price in sorted(table.prices.items(), key=lambda item: (item[0].split(".")[1], item[1].usd_per_hour)):
+        kind = INSTANCE_TYPES.get(name)
+        shape = f"{kind.vcpus:3d} vCPU {kind.memory_gib:4d} GiB" if kind else ""
+        print(f"  {name:18s} {shape}  ${price.usd_per_hour:.4f}/h  {price.source}, retrieved {price.retrieved}")
+    for name in sorted(table.unpriced):
+        print(f"  {name:18s} {table.no_price(name)}")
 
+
+def _refreshed(region: str, offer_file: Path | None) -> PriceTable:
+    from leafline.prices import OFFER_URL, table_from_offer, table_from_price_list_api
+
+    if offer_file is None:
+        import boto3
+
+        # The Price List API answers in us-east-1 (and ap-south-1, eu-central-1) for every region's prices.
+        return table_from_price_list_api(boto3.client("pricing", region_name="us-east-1"), region)
     try:
-        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - a fixed https URL
-            data: dict[str, Any] = json.load(response)
-            return data
-    except OSError as exc:
-        raise UsageError(f"cannot download {url} ({exc}); download it elsewhere and pass --offer FILE") from None
+        offer = json.loads(offer_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--offer {offer_file}: cannot read the offer file ({exc})") from None
+    return table_from_offer(
+        offer, region, f"AWS Price List offer file {offer_file.name} ({OFFER_URL.format(region=region)})"
+    )

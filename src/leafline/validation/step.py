@@ -185,7 +185,7 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
     data, scores = (root / INPUTS["data"]).as_uri(), (root / INPUTS["scores"]).as_uri()
     record = build_record(
         run=run, job=job, report=report, totals=run_totals(Storage(), data, scores, report),
-        cost=job_cost(instance_type or "", count, job),
+        cost=job_cost(instance_type or "", count, job, region=os.environ.get("AWS_REGION")),
         links={"pipeline_execution": values["record_link"]} if values["record_link"] else {},
         outputs={"output_uri": values["record_output"], "report_uri": values["record_report"]},
     )  # fmt: skip
