@@ -45,7 +45,7 @@ def run_job(model_dir: Path, body: bytes, workdir: Path) -> dict[str, Any]:
             "SplitType": "Line",
         },
         "TransformOutput": {"S3OutputPath": output.resolve().as_uri(), "Accept": "text/csv", "AssembleWith": "Line"},
-        "TransformResources": {"InstanceType": "ml.c5.large", "InstanceCount": 1},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
     }
     started = time.perf_counter()
     result = run_transform_job(request, ModelSource(model_dir))

@@ -49,7 +49,7 @@ class Price:
 
 @dataclass(frozen=True)
 class Unpriced:
-    reason: str  # why there is no figure, e.g. Batch Transform does not offer the type
+    reason: str  # why there is no figure, e.g. none was published where it was looked for
     source: str  # where that was checked
     checked: str  # YYYY-MM-DD
 

@@ -49,7 +49,7 @@ PRICED = PriceTable(
     "sa-east-1",
     "a test table",
     {"ml.m5.xlarge": Price(0.33, "https://example.test/p", "2026-11-01")},
-    {"ml.c5.large": Unpriced("Batch Transform does not offer it", "botocore", "2026-12-02")},
+    {"ml.c5.xlarge": Unpriced("no AWS-published price was found", "a search", "2026-12-02")},
 )
 
 
@@ -105,7 +105,7 @@ def test_one_run_shows_the_same_cost_in_its_record_the_demo_summary_and_the_dash
     assert "price: https://example.test/p, retrieved 2026-11-01" in _summary_text(record)  # and which table
 
 
-@pytest.mark.parametrize("instance_type", ["ml.c5.large", "ml.m5.2xlarge"])  # unpriced; not in the table at all
+@pytest.mark.parametrize("instance_type", ["ml.c5.xlarge", "ml.m5.2xlarge"])  # unpriced; not in the table at all
 def test_a_type_without_a_price_says_so_everywhere_and_invents_none(instance_type: str, tmp_path: Path) -> None:
     record = _record(instance_type=instance_type)
     assert record["cost"]["usd"] is None and record["cost"]["usd_per_hour"] is None
