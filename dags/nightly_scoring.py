@@ -26,7 +26,7 @@ from leafline.instance_types import INSTANCE_TYPES
 from leafline.jobspec import load_spec
 
 SETTINGS = DagSettings.from_env()
-SPEC = load_spec(SETTINGS.spec_path)
+SPEC = load_spec(SETTINGS.spec_path, defaults=SETTINGS.spec_defaults)
 # An x- scheme: Airflow normalizes an s3:// asset URI with the amazon provider's handler, and finding it
 # imports every provider's asset handlers, boto3 among them (seconds on each parse); x- URIs it leaves as
 # they are. Consumers find the asset by its name.
@@ -56,13 +56,18 @@ def _optional(kind: str, description: str, **bounds: Any) -> Param:
 with DAG(
     dag_id="nightly_scoring",
     description="Nightly LightGBM batch scoring on SageMaker (leafline)",
-    # Runs at the cron time in the configured timezone; the run's date is that night's date.
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=SETTINGS.timezone),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SETTINGS.timezone),
+    # Runs at the spec's cron time in the spec's timezone; the run's date is that night's date.
+    schedule=CronTriggerTimetable(SPEC.schedule, timezone=SPEC.timezone),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SPEC.timezone),
     catchup=SETTINGS.catchup,
     max_active_runs=1,
-    tags=["leafline", "sagemaker", "scoring"],
-    default_args={"retries": SETTINGS.retries, "retry_delay": pendulum.duration(seconds=SETTINGS.retry_delay_s)},
+    dagrun_timeout=pendulum.duration(seconds=SPEC.run_timeout_s),
+    tags=["leafline", "sagemaker", "scoring", *SPEC.dag_tags],
+    default_args={
+        "owner": SPEC.owner,
+        "retries": SPEC.retries,
+        "retry_delay": pendulum.duration(seconds=SPEC.retry_delay_s),
+    },
     params={
         "project_id": Param(
             SPEC.project_id,
@@ -118,7 +123,7 @@ with DAG(
         job_name="{{ ti.xcom_pull(task_ids='submit_transform')['TransformJobName'] }}",
         mode="reschedule",
         poke_interval=SETTINGS.poke_interval_s,
-        timeout=12 * 3600,
+        timeout=SPEC.transform_timeout_s,
     )
 
     @task(outlets=[SCORES])

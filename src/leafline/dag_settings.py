@@ -1,55 +1,81 @@
 """The nightly DAG's deployment settings, read once from the environment (an injectable mapping).
 
-LEAFLINE_SPEC             the job spec file (default: leafline.jobspec.DEFAULT_SPEC, the local demo's spec
-                          shipped in the package; dags/leafline-spec.toml is the same file)
+LEAFLINE_SPEC             one job spec file: one DAG, dag_id nightly_scoring (default:
+                          leafline.jobspec.DEFAULT_SPEC, the local demo's spec shipped in the package;
+                          dags/leafline-spec.toml is the same file)
+LEAFLINE_SPECS_DIR        a folder of spec files (*.toml, *.json): one DAG per spec, dag_id
+                          nightly_scoring__{project_id}; when set, LEAFLINE_SPEC is not read
 LEAFLINE_AWS_CONN_ID      the Airflow AWS connection (default aws_default); its extra may point at a
                           local endpoint (endpoint_url / service_config), nothing else changes
-LEAFLINE_SCHEDULE         cron expression (default "0 2 * * *": 02:00 every night)
-LEAFLINE_TIMEZONE         the schedule's timezone (default America/Sao_Paulo)
 LEAFLINE_POKE_INTERVAL_S  seconds between transform status checks (default 60; tests use 0)
 LEAFLINE_CATCHUP          "true" to run missed nights (default false)
-LEAFLINE_RETRIES          retries of each task (default 2)
-LEAFLINE_RETRY_DELAY_S    seconds before a retry (default 120)
+
+Schedule, timezone, retries and retry delay belong to each spec (keys schedule, timezone, retries,
+retry_delay_s). These variables remain only as the deployment's defaults for a spec that omits the key;
+a key the spec sets always wins:
+LEAFLINE_SCHEDULE         cron expression (built-in default "0 2 * * *": 02:00 every night)
+LEAFLINE_TIMEZONE         the schedule's timezone (built-in default America/Sao_Paulo)
+LEAFLINE_RETRIES          retries of each task (built-in default 2)
+LEAFLINE_RETRY_DELAY_S    seconds before a retry (built-in default 120)
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from leafline.jobspec import DEFAULT_SPEC, SpecError
+from leafline.schedule_checks import cron_problem, timezone_problem
 
 
 @dataclass(frozen=True)
 class DagSettings:
     spec_path: Path
     aws_conn_id: str
-    schedule: str
-    timezone: str
     poke_interval_s: float
     catchup: bool
-    retries: int = 2
-    retry_delay_s: float = 120.0
+    specs_dir: Path | None = None
+    # Spec keys the deployment defaults (from LEAFLINE_SCHEDULE and friends), for specs that omit them.
+    spec_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DagSettings:
         env = os.environ if environ is None else environ
         poke = _number(env, "LEAFLINE_POKE_INTERVAL_S", "60", "seconds")
-        retries = _number(env, "LEAFLINE_RETRIES", "2", "a whole number of retries")
-        if retries != int(retries):
-            raise SpecError(f"LEAFLINE_RETRIES={env['LEAFLINE_RETRIES']!r}: expected a whole number of retries")
         return cls(
             spec_path=Path(env.get("LEAFLINE_SPEC") or DEFAULT_SPEC),
             aws_conn_id=env.get("LEAFLINE_AWS_CONN_ID", "aws_default"),
-            schedule=env.get("LEAFLINE_SCHEDULE", "0 2 * * *"),
-            timezone=env.get("LEAFLINE_TIMEZONE", "America/Sao_Paulo"),
             poke_interval_s=max(0.0, poke),
             catchup=env.get("LEAFLINE_CATCHUP", "false").strip().lower() in ("1", "true", "yes"),
-            retries=max(0, int(retries)),
-            retry_delay_s=max(0.0, _number(env, "LEAFLINE_RETRY_DELAY_S", "120", "seconds")),
+            specs_dir=Path(env["LEAFLINE_SPECS_DIR"]) if env.get("LEAFLINE_SPECS_DIR") else None,
+            spec_defaults=_spec_defaults(env),
         )
+
+
+def _spec_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for key, name, problem in (
+        ("LEAFLINE_SCHEDULE", "schedule", cron_problem),
+        ("LEAFLINE_TIMEZONE", "timezone", timezone_problem),
+    ):
+        if key in env:
+            reason = problem(env[key])
+            if reason:
+                raise SpecError(f"{key}={env[key]!r}: {reason}")
+            defaults[name] = env[key]
+    for key, name, meaning in (
+        ("LEAFLINE_RETRIES", "retries", "a whole number of retries"),
+        ("LEAFLINE_RETRY_DELAY_S", "retry_delay_s", "whole seconds"),
+    ):
+        if key in env:
+            value = env[key].strip()
+            if not value.isdigit():
+                raise SpecError(f"{key}={env[key]!r}: expected {meaning}")
+            defaults[name] = int(value)
+    return defaults
 
 
 def _number(env: Mapping[str, str], key: str, default: str, meaning: str) -> float:

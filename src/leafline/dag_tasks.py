@@ -65,7 +65,7 @@ def plan(context: Any, settings: DagSettings, base: JobSpec) -> dict[str, Any]:
         _sagemaker(settings).conn,
         _storage(settings, spec.region),
         spec,
-        run_inputs(context, settings.timezone),
+        run_inputs(context, spec.timezone),
         overridden,
     )
 

@@ -20,6 +20,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
+from leafline.schedule_checks import cron_problem, local_time_problem, timezone_problem
 
 MAX_NAME = 63
 # The nightly DAG's default spec, shipped inside the package (the local demo's settings): what the DAG reads
@@ -28,6 +29,10 @@ DEFAULT_SPEC = Path(__file__).with_name("leafline-spec.toml")
 _ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$")
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TOPIC = re.compile(r"^arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?$")
+# The nightly keys the deployment may default (dag_settings reads them from LEAFLINE_* variables).
+DEPLOYMENT_DEFAULTS = ("schedule", "timezone", "retries", "retry_delay_s")
+WEEK_S = 7 * 24 * 3600
 # The SageMaker Pipeline renders its requests once, with the run date left for each execution to fill in.
 RUN_DATE_PARAMETER = "{Parameters.RunDate}"
 
@@ -71,6 +76,17 @@ class JobSpec:
     tags: dict[str, str] = field(default_factory=dict)
     auto_approve: bool = False  # development only: register versions as Approved
     validation_instance_type: str = "ml.m5.large"  # the Pipeline's validation step (a processing job)
+    # The nightly DAG's own (the SageMaker Pipeline is started by whoever runs it):
+    schedule: str = "0 2 * * *"  # 5-field cron, in `timezone`
+    timezone: str = "America/Sao_Paulo"  # an IANA name
+    owner: str = "leafline"
+    dag_tags: tuple[str, ...] = ()  # Airflow's tags (`tags` are the AWS resources' tags)
+    retries: int = 2
+    retry_delay_s: int = 120
+    alert_topic_arn: str | None = None  # SNS topic told of a failed run or a missed deadline
+    deadline: str | None = None  # local HH:MM by which the night's scores must be validated
+    transform_timeout_s: int = 12 * 3600  # the wait for the transform job
+    run_timeout_s: int = 24 * 3600  # the whole DAG run
 
     @property
     def experiment_prefix(self) -> str:
@@ -120,13 +136,16 @@ def run_names(spec: JobSpec, run_id: str) -> dict[str, str]:
     }
 
 
-def load_spec(path: Path | None, overrides: Mapping[str, Any] | None = None) -> JobSpec:
+def load_spec(
+    path: Path | None, overrides: Mapping[str, Any] | None = None, defaults: Mapping[str, Any] | None = None
+) -> JobSpec:
     """A spec from a .json/.toml file (or none) plus overrides; `transform.max_payload_mb=4` reaches nested keys.
+    `defaults` fill top-level keys the file omits (a deployment's LEAFLINE_SCHEDULE, for instance).
 
     Every refusal names the file and the key: `spec dags/leafline-spec.toml: missing key 'bucket'`."""
     source = f"spec {path}" if path is not None else "spec (no file, overrides only)"
     try:
-        data = _read_spec(path) if path is not None else {}
+        data = {**(defaults or {}), **(_read_spec(path) if path is not None else {})}
         for key, value in (overrides or {}).items():
             _override(data, key, value)
         return spec_from_mapping(data)
@@ -181,7 +200,12 @@ def spec_from_mapping(data: Mapping[str, Any]) -> JobSpec:
     _check_keys(top, JobSpec, "")
     _check_keys(transform, TransformSettings, "transform.")
     spec = JobSpec(**{**top, "transform": TransformSettings(**transform)})
-    spec = replace(spec, subnets=tuple(spec.subnets), security_group_ids=tuple(spec.security_group_ids))
+    spec = replace(
+        spec,
+        subnets=tuple(spec.subnets),
+        security_group_ids=tuple(spec.security_group_ids),
+        dag_tags=tuple(spec.dag_tags),
+    )
     validate_spec(spec)
     return spec
 
@@ -207,6 +231,38 @@ def validate_spec(spec: JobSpec) -> None:
         raise SpecError("subnets and security_group_ids go together (a VPC config needs both)")
     if len(spec.tags) > 50:
         raise SpecError(f"tags: {len(spec.tags)} tags, over the limit of 50")
+    validate_nightly(spec)
+
+
+def validate_nightly(spec: JobSpec) -> None:
+    """The nightly DAG's keys: a schedule Airflow can read, and timeouts and a deadline that can be met."""
+    for key, problem in (("schedule", cron_problem), ("timezone", timezone_problem)):
+        reason = problem(getattr(spec, key))
+        if reason:
+            raise SpecError(f"{key} {getattr(spec, key)!r}: {reason}")
+    if not spec.owner.strip():
+        raise SpecError(f"owner {spec.owner!r}: must not be empty")
+    for tag in spec.dag_tags:
+        if not tag or len(tag) > 100:  # Airflow's limit on a tag's length
+            raise SpecError(f"dag_tags: tag {tag!r} must be 1..100 characters")
+    _check_int("retries", spec.retries, 0, 100)
+    _check_int("retry_delay_s", spec.retry_delay_s, 0, 24 * 3600)
+    if spec.alert_topic_arn is not None and not _TOPIC.match(spec.alert_topic_arn):
+        raise SpecError(
+            f"alert_topic_arn {spec.alert_topic_arn!r}: "
+            "expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+        )
+    if spec.deadline is not None:
+        reason = local_time_problem(spec.deadline)
+        if reason:
+            raise SpecError(f"deadline {spec.deadline!r}: {reason}")
+    _check_int("transform_timeout_s", spec.transform_timeout_s, 1, WEEK_S)
+    _check_int("run_timeout_s", spec.run_timeout_s, 1, WEEK_S)
+    if spec.transform_timeout_s > spec.run_timeout_s:
+        raise SpecError(
+            f"transform_timeout_s = {spec.transform_timeout_s} is longer than run_timeout_s = {spec.run_timeout_s}: "
+            "the run would end before its wait"
+        )
 
 
 def _check_transform(settings: TransformSettings) -> None:

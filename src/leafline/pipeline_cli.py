@@ -1,8 +1,9 @@
-"""`leafline pipeline definition|upsert|start`: the SageMaker Pipeline of the job spec.
+"""`leafline pipeline definition|upsert|start|schedule`: the SageMaker Pipeline of the job spec.
 
 `definition` builds the Pipeline from pipelines/nightly_scoring_pipeline.py without AWS: no credentials, no
 network, no upload. `upsert` creates or updates it (after ensuring the model package group); `start`
-starts an execution for a run date. AWS_ENDPOINT_URL may point both at a local AWS.
+starts an execution for a run date; `schedule` makes EventBridge Scheduler start one every night
+(leafline.schedule_cli). AWS_ENDPOINT_URL may point them at a local AWS.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from leafline.jobspec import DEFAULT_SPEC, JobSpec, parse_overrides
 from leafline.model_cli import add_spec_arguments, spec_from_args
 from leafline.packaging import PackageInfo
 from leafline.pipeline_plan import PipelinePlan, pipeline_name, plan_pipeline
+from leafline.schedule_cli import add_schedule_parser, run_schedule
 
 DEFAULT_PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "nightly_scoring_pipeline.py"
 
@@ -31,7 +33,7 @@ DEFAULT_PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "nig
 def add_parsers(commands: Any) -> None:
     pipeline = commands.add_parser(
         "pipeline",
-        help="the job as a SageMaker Pipeline: print its definition offline, upsert it, start it",
+        help="the job as a SageMaker Pipeline: print its definition offline, upsert it, start it, schedule it",
         description="The nightly scoring as a SageMaker Pipeline (pipelines/nightly_scoring_pipeline.py): "
         "RegisterModel -> CreateModel -> BatchTransform -> ValidateOutput -> CheckValidation, every request "
         "rendered by the builders the Airflow DAG uses. Run inputs are pipeline parameters (RunDate, "
@@ -65,6 +67,8 @@ def add_parsers(commands: Any) -> None:
     start.add_argument("--run-date", default=None, help="the input date, YYYY-MM-DD (default: today)")
     start.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="another pipeline parameter, e.g. MaxPayloadInMB=4 (repeatable)")  # fmt: skip
+    schedule = add_schedule_parser(actions)
+    add_spec_arguments(schedule)
     for parser in (definition, upsert, start):
         add_spec_arguments(parser, default_help="the DAG's default spec" if parser is definition else None)
         parser.add_argument("--pipeline-file", type=Path, default=None,
@@ -77,6 +81,8 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, DEFAULT_SPEC if args.action == "definition" else None)
     if args.action == "start":
         return _start(args, spec)
+    if args.action == "schedule":
+        return run_schedule(args, spec)
     if args.action == "definition":
         # The SDK builds a boto3 client at import; without credentials botocore would ask the EC2 metadata
         # service for some. A definition needs none, so it asks nobody.

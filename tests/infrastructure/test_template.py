@@ -31,6 +31,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 from leafline.cli import main
 from leafline.infra_cli import TEMPLATE as PACKAGED
 from leafline.jobspec import run_names, safe_name
+from leafline.pipeline_schedule import START_FUNCTION
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infrastructure" / "leafline.yaml"
 REGION: Final = "sa-east-1"
@@ -473,3 +474,30 @@ def test_cli_prints_and_writes_the_template(capsys: pytest.CaptureFixture[str], 
     assert target.read_text() == PACKAGED.read_text()
     assert main(["infra", "template", "--output", str(tmp_path / "missing" / "leafline.yaml")]) == 2
     assert "--output" in capsys.readouterr().err
+
+
+def test_the_schedule_roles_start_leafline_pipelines_and_nothing_else(stack: tuple[dict[str, str], set[str]]) -> None:
+    """`leafline pipeline schedule`'s two roles: the Scheduler may invoke only the start function, and the start
+    function may only start leafline's pipelines (and write its own logs)."""
+    outputs, _ = stack
+    assert outputs["SchedulerRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/leafline-scheduler"
+    assert outputs["ScheduledStartRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/leafline-scheduled-start"
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{START_FUNCTION}"
+    assert _allowed("leafline-scheduler", "lambda:InvokeFunction", function)
+    assert not _allowed("leafline-scheduler", "lambda:InvokeFunction", f"{function[: -len(START_FUNCTION)]}other")
+    assert not _allowed("leafline-scheduler", "lambda:UpdateFunctionCode", function)
+    assert not _allowed("leafline-scheduler", "sagemaker:StartPipelineExecution", _arn("pipeline", "leafline-x"))
+    start = "leafline-scheduled-start"
+    assert _allowed(start, "sagemaker:StartPipelineExecution", _arn("pipeline", "leafline-churn-exp-1"))
+    assert not _allowed(start, "sagemaker:StartPipelineExecution", _arn("pipeline", "someone-elses-pipeline"))
+    denied = [
+        ("sagemaker:CreateTransformJob", _arn("transform-job", "lf-churn-x")),
+        ("sagemaker:UpdatePipeline", _arn("pipeline", "leafline-churn-exp-1")),
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/churn/exp-1/model.tar.gz"),
+        ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/leafline-sagemaker-execution"),
+    ]
+    for action, resource in denied:
+        assert not _allowed(start, action, resource), action
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{START_FUNCTION}:log-stream:x"
+    assert _allowed(start, "logs:PutLogEvents", logs)
+    assert not _allowed(start, "logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/other:log-stream:x")

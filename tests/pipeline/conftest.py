@@ -4,17 +4,22 @@ evaluated for one execution, the way SageMaker fills in its parameters and step 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from leafline.cli import main
 from leafline.pipeline_cli import load_pipeline_module
 from leafline.pipeline_plan import PipelinePlan
 
 ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "dags" / "leafline-spec.toml"
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +79,19 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
     if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
         return [d for i, (a, b) in enumerate(zip(left, right, strict=True)) for d in differences(a, b, f"{path}[{i}]")]
     return [] if left == right else [f"{path}: {left!r} != {right!r}"]
+
+
+@pytest.fixture
+def packaged(binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """moto with the demo bucket and the model packaged (with a tuning profile) to the spec's experiment."""
+    # The SDK's role check calls IAM's policy simulator, which moto does not have.
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    model_dir = tmp_path / "model"
+    shutil.copytree(binary_model_dir, model_dir)
+    assert main(["tune", str(model_dir), "--payloads", "1,2", "--concurrency", "1,2", "--seconds", "0.1"]) == 0
+    with mock_aws():
+        boto3.client("s3", region_name="sa-east-1").create_bucket(
+            Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"}
+        )
+        assert main(["package", str(model_dir), "--spec", str(SPEC), "--output", str(tmp_path / "model.tar.gz")]) == 0
+        yield tmp_path / "model.tar.gz"

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from leafline.cli import main
 from leafline.jobspec import load_spec
-from tests.pipeline.conftest import ROOT
+from tests.pipeline.conftest import SPEC
 
-SPEC = ROOT / "dags" / "leafline-spec.toml"
 SNAPSHOT = Path(__file__).parent / "snapshots" / "nightly_scoring.definition.json"
 # Loaded by the child process before anything else: every socket connect and every AWS API call is refused
 # and written down, so "offline" is checked rather than assumed.
@@ -79,22 +75,6 @@ def test_a_spec_missing_a_key_is_refused_naming_the_key_and_the_file(tmp_path: P
 def test_what_reaches_aws_needs_a_spec_named(action: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pipeline", *action]) == 2
     assert "no job spec: give --spec FILE" in capsys.readouterr().err
-
-
-@pytest.fixture
-def packaged(binary_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """moto with the demo bucket and the model packaged (with a tuning profile) to the spec's experiment."""
-    # The SDK's role check calls IAM's policy simulator, which moto does not have.
-    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
-    model_dir = tmp_path / "model"
-    shutil.copytree(binary_model_dir, model_dir)
-    assert main(["tune", str(model_dir), "--payloads", "1,2", "--concurrency", "1,2", "--seconds", "0.1"]) == 0
-    with mock_aws():
-        boto3.client("s3", region_name="sa-east-1").create_bucket(
-            Bucket="leafline-demo", CreateBucketConfiguration={"LocationConstraint": "sa-east-1"}
-        )
-        assert main(["package", str(model_dir), "--spec", str(SPEC), "--output", str(tmp_path / "model.tar.gz")]) == 0
-        yield tmp_path / "model.tar.gz"
 
 
 def test_a_package_gives_the_hash_and_the_tuned_settings_their_defaults(
