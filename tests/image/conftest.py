@@ -61,12 +61,12 @@ def _registry_binary() -> None:
         pytest.skip(f"could not install Debian's docker-registry: {exc}")
 
 
-def _registry(tmp_path_factory: pytest.TempPathFactory, *, read_only: bool) -> Iterator[LocalRegistry]:
+def _registry(tmp_path_factory: pytest.TempPathFactory, *, read_only: bool = False, login: bool = False) -> Iterator[LocalRegistry]:
     _registry_binary()
     folder = tmp_path_factory.mktemp("registry")
     (folder / "storage").mkdir()
     config = folder / "config.yml"
-    config.write_text(registry_config(folder / "storage", read_only=read_only))
+    config.write_text(registry_config(folder / "storage", read_only=read_only, login=login))
     registry = LocalRegistry.start(config)
     try:
         yield registry
@@ -82,3 +82,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
 @pytest.fixture
 def read_only_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
     yield from _registry(tmp_path_factory, read_only=True)
+
+
+@pytest.fixture
+def registry_needing_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    yield from _registry(tmp_path_factory, login=True)

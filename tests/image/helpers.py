@@ -104,8 +104,13 @@ class LocalRegistry:
             return tags
 
 
-def registry_config(storage: Path, *, read_only: bool = False) -> str:
-    """A registry on 127.0.0.1 (port 0: the kernel picks), storing in storage; read-only refuses pushes."""
+def registry_config(storage: Path, *, read_only: bool = False, login: bool = False) -> str:
+    """A registry on 127.0.0.1 (port 0: the kernel picks), storing in storage; read-only refuses pushes; login:
+    HTTP basic auth as ECR asks for it (no one logs in here, so the one user's hash never has to match)."""
     maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if read_only else ""
+    users = storage.parent / "htpasswd"
+    if login:
+        users.write_text("nobody:$2y$05$" + "x" * 53 + "\n")
+    auth = f"auth:\n  htpasswd:\n    realm: leafline-tests\n    path: {users}\n" if login else ""
     return (f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n"
-            f"{maintenance}http:\n  addr: 127.0.0.1:0\n  secret: leafline-tests-only\n")  # fmt: skip
+            f"{maintenance}http:\n  addr: 127.0.0.1:0\n  secret: leafline-tests-only\n{auth}")  # fmt: skip

@@ -22,7 +22,7 @@ from leafline.cli import main
 from leafline.errors import UsageError
 from leafline.image.build import Build
 from leafline.image.engine import Engine, docker_answers, podman_environment
-from leafline.image.push import parse_repository, registry_arguments
+from leafline.image.push import login_command, parse_repository, registry_arguments
 from tests.image.helpers import WORK, LocalRegistry, RunningImage, run_contract_suite
 
 ECR = "123456789012.dkr.ecr.sa-east-1.amazonaws.com"
@@ -83,6 +83,18 @@ def test_only_a_loopback_registry_is_reached_over_plain_http() -> None:
     assert registry_arguments(podman, parse_repository(f"{ECR}/leafline")) == []
     assert registry_arguments(podman, parse_repository("10.0.0.5:5000/leafline")) == []
     assert registry_arguments(docker, parse_repository("127.0.0.1:5000/leafline")) == []  # docker's own default
+
+
+def test_the_login_said_for_ecr_is_the_aws_cli_line_for_its_region_and_account() -> None:
+    assert login_command(Engine("podman"), parse_repository(f"{ECR}/leafline")) == (
+        f"aws ecr get-login-password --region sa-east-1 | podman login --username AWS --password-stdin {ECR}"
+    )
+    assert login_command(Engine("docker"), parse_repository("registry.example.com/leafline")) == (
+        "docker login registry.example.com"
+    )
+    assert login_command(Engine("podman"), parse_repository("127.0.0.1:5000/leafline")) == (
+        "podman login --tls-verify=false 127.0.0.1:5000"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +183,16 @@ def test_a_push_the_registry_refuses_is_an_error_naming_the_repository(
     error = capsys.readouterr().err
     assert f"{repository} refused the push" in error
 
+
+
+def test_a_push_without_logging_in_says_how_to_log_in(
+    built: tuple[Engine, Build], registry_needing_login: LocalRegistry, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    engine, _ = built
+    monkeypatch.setenv("LEAFLINE_IMAGE_WORKDIR", str(WORK))
+    repository = f"{registry_needing_login.address}/leafline"
+    assert main(["image", "push", "--repository", repository]) == 1
+    error = capsys.readouterr().err
+    assert f"{repository} refused the push" in error
+    assert f"log in first: {engine.name} login" in error and registry_needing_login.address in error

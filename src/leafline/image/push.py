@@ -137,8 +137,8 @@ def _push(engine: Engine, reference: str, repository: Repository) -> str:
         done = subprocess.run(engine.command(*arguments, reference), env=engine.environment(), capture_output=True,
                               text=True, check=False)  # fmt: skip
         if done.returncode != 0:
-            said = (done.stderr or done.stdout).strip()[-800:]
-            raise PushError(f"{repository} refused the push of {reference} (exit {done.returncode}): {said}"
+            said = _reason(done.stderr or done.stdout)
+            raise PushError(f"{repository} refused the push (tag {reference.rpartition(':')[2]}): {said}"
                             f"{_hint(engine, repository, said)}")  # fmt: skip
         if engine.name == "podman":
             return digest_file.read_text().strip()
@@ -148,11 +148,25 @@ def _push(engine: Engine, reference: str, repository: Repository) -> str:
     return found.group(1)
 
 
-def _hint(engine: Engine, repository: Repository, said: str) -> str:
+def _reason(output: str) -> str:
+    """The engine's error lines, without its progress lines (podman's "Copying blob ...")."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return " ".join(errors or lines[-3:])[-800:]
+
+
+def login_command(engine: Engine, repository: Repository) -> str:
+    """How to log in to the repository's registry: for ECR, the AWS CLI's token piped into the engine."""
     ecr = _ECR.fullmatch(repository.registry)
-    if ecr and _NOT_LOGGED_IN.search(said):
-        return (f"; log in first: aws ecr get-login-password --region {ecr['region']} | {engine.name} login "
-                f"--username AWS --password-stdin {repository.registry}")  # fmt: skip
-    if ecr and _NO_REPOSITORY.search(said):
+    if ecr:
+        return (f"aws ecr get-login-password --region {ecr['region']} | {engine.name} login --username AWS "
+                f"--password-stdin {repository.registry}")  # fmt: skip
+    return " ".join([engine.name, "login", *registry_arguments(engine, repository), repository.registry])
+
+
+def _hint(engine: Engine, repository: Repository, said: str) -> str:
+    if _NOT_LOGGED_IN.search(said):
+        return f"; log in first: {login_command(engine, repository)}"
+    if _ECR.fullmatch(repository.registry) and _NO_REPOSITORY.search(said):
         return "; create the repository first (infrastructure/leafline.yaml does)"
     return ""
