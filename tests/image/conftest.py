@@ -61,7 +61,9 @@ def _registry_binary() -> None:
         pytest.skip(f"could not install Debian's docker-registry: {exc}")
 
 
-def _registry(tmp_path_factory: pytest.TempPathFactory, *, read_only: bool = False, login: bool = False) -> Iterator[LocalRegistry]:
+def _registry(
+    tmp_path_factory: pytest.TempPathFactory, *, read_only: bool = False, login: bool = False
+) -> Iterator[LocalRegistry]:
     _registry_binary()
     folder = tmp_path_factory.mktemp("registry")
     (folder / "storage").mkdir()

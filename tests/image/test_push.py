@@ -184,7 +184,6 @@ def test_a_push_the_registry_refuses_is_an_error_naming_the_repository(
     assert f"{repository} refused the push" in error
 
 
-
 def test_a_push_without_logging_in_says_how_to_log_in(
     built: tuple[Engine, Build], registry_needing_login: LocalRegistry, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
         "(podman login likewise). A registry on this machine (127.0.0.1, localhost) is reached over plain http.",
     )
     push.add_argument("--repository", required=True, metavar="URI", help="REGISTRY/NAME, e.g. " + EXAMPLE)
-    push.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="the image's platform (default amd64)")
+    push.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="its platform (default amd64)")
     push.add_argument("--tag", default="leafline:latest", help="the local image to push (default leafline:latest)")
     timing = action.add_parser("start-time", help="time start to first /ping over fresh containers")
     timing.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
