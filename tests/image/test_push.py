@@ -36,6 +36,7 @@ DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
         pytest.param(f"{ECR}/team-a/leafline_scoring", ECR, "team-a/leafline_scoring", id="ecr_namespace"),
         pytest.param("127.0.0.1:5000/leafline", "127.0.0.1:5000", "leafline", id="loopback_with_port"),
         pytest.param("localhost/leafline", "localhost", "leafline", id="localhost"),
+        pytest.param("[::1]:5000/leafline", "[::1]:5000", "leafline", id="ipv6_loopback"),
     ],
 )
 def test_a_repository_uri_is_split_into_registry_and_name(uri: str, registry: str, name: str) -> None:
@@ -80,6 +81,7 @@ def test_only_a_loopback_registry_is_reached_over_plain_http() -> None:
     podman, docker = Engine("podman"), Engine("docker")
     assert registry_arguments(podman, parse_repository("127.0.0.1:5000/leafline")) == ["--tls-verify=false"]
     assert registry_arguments(podman, parse_repository("localhost:5000/leafline")) == ["--tls-verify=false"]
+    assert registry_arguments(podman, parse_repository("[::1]:5000/leafline")) == ["--tls-verify=false"]
     assert registry_arguments(podman, parse_repository(f"{ECR}/leafline")) == []
     assert registry_arguments(podman, parse_repository("10.0.0.5:5000/leafline")) == []
     assert registry_arguments(docker, parse_repository("127.0.0.1:5000/leafline")) == []  # docker's own default

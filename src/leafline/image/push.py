@@ -26,7 +26,8 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9]
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _ECR = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 _DOCKER_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
-_NOT_LOGGED_IN = re.compile(r"unauthorized|authentication required|no basic auth credentials|token has expired|403",
+# Words, not status codes: a bare "403" would also match inside the digests the errors quote.
+_NOT_LOGGED_IN = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied|forbidden",
                             re.IGNORECASE)  # fmt: skip
 _NO_REPOSITORY = re.compile(r"name unknown|does not exist", re.IGNORECASE)
 
