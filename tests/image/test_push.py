@@ -197,3 +197,20 @@ def test_a_push_without_logging_in_says_how_to_log_in(
     error = capsys.readouterr().err
     assert f"{repository} refused the push" in error
     assert f"log in first: {engine.name} login" in error and registry_needing_login.address in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        pytest.param(["--tag", "leafline:never-built"], "no image 'leafline:never-built'", id="not_built"),
+        pytest.param(["--arch", "arm64"], "'leafline:latest' is built for amd64, not arm64", id="other_arch"),
+    ],
+)
+def test_pushing_an_image_that_is_not_here_as_asked_says_what_to_build(
+    built: tuple[Engine, Build], arguments: list[str], said: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("LEAFLINE_IMAGE_WORKDIR", str(WORK))
+    assert main(["image", "push", "--repository", "127.0.0.1:1/leafline", *arguments]) == 1
+    error = capsys.readouterr().err
+    assert said in error and "leafline image build --arch" in error

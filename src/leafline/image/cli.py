@@ -35,7 +35,7 @@ def add_parser(commands: Any) -> None:
         "and <leafline version>-<arch>, as Docker's v2 manifest (SageMaker refuses OCI manifests), and print "
         "REPOSITORY@sha256:<manifest digest>: the spec's image_uri. For ECR, log in first: aws ecr "
         "get-login-password --region R | docker login --username AWS --password-stdin ACCOUNT.dkr.ecr.R.amazonaws.com "
-        "(podman login likewise). A registry on this machine (127.0.0.1, localhost) is reached over plain http.",
+        "(podman login likewise). A registry on this machine (127.0.0.0/8, ::1, localhost) is reached over plain http.",
     )
     push.add_argument("--repository", required=True, metavar="URI", help="REGISTRY/NAME, e.g. " + EXAMPLE)
     push.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="its platform (default amd64)")
