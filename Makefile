@@ -46,8 +46,10 @@ browser:
 image: $(STAMP)
 	$(VENV)/bin/leafline image build
 
-# The image built, run as SageMaker runs it, and the HTTP contract tests run against it (make test runs
-# these too, skipping them with the reason where no engine can run).
+# The image built, run as SageMaker runs it, and the HTTP contract tests run against it, then pushed to a
+# local registry (Debian's docker-registry, installed by the test when missing) and the contract tests run
+# on the image pulled back by digest (make test runs these too, skipping them with the reason where no
+# engine or registry can run).
 test-image: $(STAMP)
 	$(VENV)/bin/pytest tests/image -v -rs
 

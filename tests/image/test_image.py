@@ -7,30 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from leafline.image import container
-from leafline.image.build import Build, build_image
-from leafline.image.engine import Engine, EngineError, find_engine, missing_podman_packages
+from leafline.image.build import Build
+from leafline.image.engine import Engine, EngineError, missing_podman_packages
 from leafline.serving import artifacts
-
-ROOT = Path(__file__).resolve().parents[2]
-WORK = ROOT / ".cache" / "image"
-SAGEMAKER_ENV = {"SAGEMAKER_BIND_TO_PORT": "8080", "SAGEMAKER_PROGRAM": "serve"}
-
-
-@pytest.fixture(scope="session")
-def built() -> tuple[Engine, Build]:
-    try:
-        engine = find_engine(WORK, install=True)
-        return engine, build_image(engine, ROOT, WORK)
-    except EngineError as exc:  # no engine, or no way to get a base image: not a failure of the image
-        pytest.skip(f"no container engine to build the image with: {exc}")
+from tests.image.helpers import NEEDS_ROOT, SAGEMAKER_ENV, WORK, RunningImage, run_contract_suite
 
 
 def test_podman_has_every_package_the_image_is_run_with(built: tuple[Engine, Build]) -> None:
@@ -41,14 +27,9 @@ def test_podman_has_every_package_the_image_is_run_with(built: tuple[Engine, Bui
 
 
 @pytest.fixture(scope="module")
-def model_dir(binary_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return container.readable_model_dir(binary_model_dir, tmp_path_factory.mktemp("image"))
-
-
-@pytest.fixture(scope="module")
 def running(built: tuple[Engine, Build], model_dir: Path) -> Iterator[container.Container]:
     if os.geteuid() != 0:
-        pytest.skip("reaching a container with no network needs root (nsenter into its network namespace)")
+        pytest.skip(NEEDS_ROOT)
     engine, build = built
     started = container.start(engine, build.image, model_dir, SAGEMAKER_ENV)
     try:
@@ -71,12 +52,7 @@ def test_the_http_contract_suite_passes_against_the_running_image(
     running: container.Container, built: tuple[Engine, Build], model_dir: Path
 ) -> None:
     engine, _ = built
-    env = {**os.environ, **engine.env, "LEAFLINE_CONTRACT_URL": "http://127.0.0.1:8080",
-           "LEAFLINE_CONTRACT_LOGS": running.logs_command(),
-           "LEAFLINE_CONTRACT_MODEL_DIR": str(model_dir)}  # fmt: skip
-    suite = str(ROOT / "tests" / "serving" / "test_http_contract.py")
-    done = subprocess.run(running.inside(sys.executable, "-m", "pytest", suite, "-q", "-p", "no:cacheprovider"),
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    done = run_contract_suite(RunningImage(engine, running, model_dir))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout
 
@@ -85,7 +61,7 @@ def test_compiled_code_for_another_cpu_falls_back_to_lightgbm(
     built: tuple[Engine, Build], binary_model_dir: Path, tmp_path: Path
 ) -> None:
     if os.geteuid() != 0:
-        pytest.skip("reaching a container with no network needs root (nsenter into its network namespace)")
+        pytest.skip(NEEDS_ROOT)
     engine, build = built
     private = tmp_path / "model"
     shutil.copytree(binary_model_dir, private)

@@ -1,4 +1,4 @@
-"""`leafline image build|start-time`: the image on this machine (`make image` calls build)."""
+"""`leafline image build|push|start-time`: the image on this machine (`make image` calls build), and in a registry."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
+from leafline.image.push import EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout: the Dockerfile's build context
 
@@ -20,12 +21,25 @@ def add_parser(commands: Any) -> None:
         description="build: inference_image/Dockerfile with docker when its daemon answers, else Debian's podman "
         "(installed with apt-get when missing, as root), configured in LEAFLINE_IMAGE_WORKDIR (default .cache/image); "
         "without a registry the Debian base image is made with debootstrap once and kept there. start-time: "
-        "seconds from `run` to the first 200 from /ping, the container run as SageMaker runs it.",
+        "seconds from `run` to the first 200 from /ping, the container run as SageMaker runs it. push: the built "
+        "image to a registry (ECR: log in first), tagged by its content digest and leafline's version.",
     )
     action = image.add_subparsers(dest="image_action", required=True, metavar="ACTION")
     build = action.add_parser("build", help="build the image and print its size")
     build.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="platform (default amd64)")
     build.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
+    push = action.add_parser(
+        "push",
+        help="push the built image to a registry and print the image_uri (by digest) for the spec",
+        description="Push the image built by `make image` (same engine) to REPOSITORY, tagged sha256-<image id> "
+        "and <leafline version>-<arch>, as Docker's v2 manifest (SageMaker refuses OCI manifests), and print "
+        "REPOSITORY@sha256:<manifest digest>: the spec's image_uri. For ECR, log in first: aws ecr "
+        "get-login-password --region R | docker login --username AWS --password-stdin ACCOUNT.dkr.ecr.R.amazonaws.com "
+        "(podman login likewise). A registry on this machine (127.0.0.0/8, ::1, localhost) is reached over plain http.",
+    )
+    push.add_argument("--repository", required=True, metavar="URI", help="REGISTRY/NAME, e.g. " + EXAMPLE)
+    push.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="its platform (default amd64)")
+    push.add_argument("--tag", default="leafline:latest", help="the local image to push (default leafline:latest)")
     timing = action.add_parser("start-time", help="time start to first /ping over fresh containers")
     timing.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
     timing.add_argument("--runs", type=int, default=5, help="containers to start (default 5)")
@@ -38,6 +52,8 @@ def run_image_command(args: argparse.Namespace) -> int:
 
     folder = workdir()
     folder.mkdir(parents=True, exist_ok=True)
+    if args.image_action == "push":
+        return _push(args, folder)
     engine = find_engine(folder, install=args.image_action == "build")
     if args.image_action == "build":
         from leafline.image.build import build_image
@@ -55,6 +71,21 @@ def run_image_command(args: argparse.Namespace) -> int:
         times = start_times(engine, args.tag, readable_model_dir(model_dir, folder / "models"), args.runs)
     print(f"start to first /ping over {len(times)} containers: median {statistics.median(times):.2f} s, "
           f"min {min(times):.2f} s, max {max(times):.2f} s")  # fmt: skip
+    return 0
+
+
+def _push(args: argparse.Namespace, folder: Path) -> int:
+    import sys
+
+    from leafline import __version__
+    from leafline.image.engine import find_engine
+    from leafline.image.push import parse_repository, push_image
+
+    repository = parse_repository(args.repository)  # before looking for an engine: a typo is said at once
+    pushed = push_image(find_engine(folder), args.tag, repository, args.arch, __version__)
+    print(f"pushed {args.tag} ({args.arch}) with {pushed.engine} as {', '.join(pushed.references)}; "
+          "the spec's image_uri:", file=sys.stderr)  # fmt: skip
+    print(pushed.image_uri)
     return 0
 
 

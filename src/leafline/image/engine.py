@@ -71,7 +71,8 @@ def missing_podman_packages() -> list[str]:
             if not (Path(program).is_file() if program.startswith("/") else shutil.which(program))]  # fmt: skip
 
 
-def install_podman(packages: list[str]) -> None:
+def install_packages(packages: list[str]) -> None:
+    """apt-get install without recommends (after an update when the first try fails); EngineError if it cannot."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode == 0:
@@ -95,7 +96,7 @@ def find_engine(workdir: Path, install: bool = False, environ: Mapping[str, str]
         if not (install and can_install_packages()):
             raise EngineError(f"no docker daemon, and podman lacks Debian's {', '.join(missing)}: install "
                               f"{' '.join(PODMAN_PACKAGES)} (apt-get, as root), or start a docker daemon")  # fmt: skip
-        install_podman(missing)
+        install_packages(missing)
     return Engine("podman", podman_environment(workdir), workdir)
 
 
