@@ -23,6 +23,7 @@ from leafline.local_aws.app import LocalAwsApp
 from leafline.local_aws.endpoints import Endpoints
 from leafline.local_aws.host import Host
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
+from leafline.local_aws.resources import kind_of
 from leafline.local_aws.state import StateError, StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
 from leafline.transform.instances import ServeCommand
@@ -112,6 +113,7 @@ class LocalAws:
         s3 = loopback.client("s3", self.region)
         self.app.journal = state.record
         self.app.jobs.on_change = state.save_job
+        self.app.resources.on_change = state.save_resources
         self.app.s3_changed = lambda bucket, key: (
             state.object_changed(s3, bucket, key) if key is not None else state.bucket_changed(s3, bucket)
         )
@@ -131,9 +133,17 @@ class LocalAws:
                                  f"({exc})") from None  # fmt: skip
         objects = self._load_s3(state, loopback)
         assert self.app is not None
-        interrupted = self.app.jobs.restore(state.load_jobs())
+        jobs = state.load_jobs()
+        interrupted = self.app.jobs.restore(jobs)
         for record in interrupted:
             state.save_job(record)
+        kept = state.load_resources()
+        if kept is not None:  # endpoints are processes: they, and their tags, do not survive
+            self.app.resources.restore(kept, keep=lambda arn: kind_of(arn) != "endpoint")
+        for record in jobs:  # a folder of an earlier version kept jobs but no resources table
+            arn = record["describe"]["TransformJobArn"]
+            if not self.app.resources.exists(arn):
+                self.app.resources.created(arn, [])
         if entries or objects:
             self.log(f"restored from {state.root}: {objects} S3 objects, {len(entries)} SageMaker changes")
 
