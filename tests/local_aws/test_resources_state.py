@@ -15,9 +15,9 @@ import pytest
 from leafline.local_aws.server import LocalAws
 from tests.local_aws.helpers import BUCKET, ROLE
 
-_SPEC = {"Containers": [{"Image": "123456789012.dkr.ecr.sa-east-1.amazonaws.com/leafline:latest",
-                         "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz"}],
-         "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}  # fmt: skip
+_IMAGE = "123456789012.dkr.ecr.sa-east-1.amazonaws.com/leafline:latest"
+_SPEC: dict[str, Any] = {"Containers": [{"Image": _IMAGE, "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz"}],
+                         "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}  # fmt: skip
 
 
 @contextmanager
@@ -41,7 +41,7 @@ def test_tags_and_registry_deletes_survive_a_restart(tmp_path: Path, monkeypatch
         sagemaker.create_model_package_group(ModelPackageGroupName="gone-group")
         sagemaker.delete_model_package_group(ModelPackageGroupName="gone-group")
         model = sagemaker.create_model(ModelName="kept-model", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": _SPEC["Containers"][0]["Image"]}, Tags=[{"Key": "owner", "Value": "me"}])  # fmt: skip
+            "Image": _IMAGE}, Tags=[{"Key": "owner", "Value": "me"}])  # fmt: skip
     assert group_arn in json.loads((state / "sagemaker-resources.json").read_text())["tags"]
 
     with _sagemaker(state, monkeypatch) as sagemaker:
