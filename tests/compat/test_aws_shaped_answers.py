@@ -8,7 +8,7 @@ from typing import Any
 
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from leafline import samples
 from leafline.local_aws.coverage import sagemaker_refusal
@@ -177,3 +177,56 @@ def test_list_models_filters_sorts_and_answers_summaries(stack: Stack) -> None:
     models = sagemaker.list_models(NameContains="SORTED-", SortBy="Name", SortOrder="Ascending")["Models"]
     assert [m["ModelName"] for m in models] == ["sorted-a", "sorted-b"]
     assert set(models[0]) == {"ModelName", "ModelArn", "CreationTime"}
+
+
+def _model_without_data(sagemaker: Any, name: str) -> None:
+    """A model SageMaker accepts but no endpoint can serve (its container names no model data)."""
+    image = "123456789012.dkr.ecr.sa-east-1.amazonaws.com/leafline:latest"
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+
+
+def test_an_update_that_cannot_start_leaves_the_endpoint_serving_the_old_config(stack: Stack) -> None:
+    sagemaker, runtime = stack.client("sagemaker", **NO_RETRY), stack.client("sagemaker-runtime")
+    create_endpoint(sagemaker, "rolled-back", stack.model_name)
+    waiter = sagemaker.get_waiter("endpoint_in_service")
+    try:
+        waiter.wait(EndpointName="rolled-back", WaiterConfig=FAST)
+        _model_without_data(sagemaker, "no-data")
+        variant = {"VariantName": "broken", "ModelName": "no-data", "InitialInstanceCount": 1,
+                   "InstanceType": "ml.m5.large"}  # fmt: skip
+        sagemaker.create_endpoint_config(EndpointConfigName="rolled-back-2", ProductionVariants=[variant])
+        sagemaker.update_endpoint(EndpointName="rolled-back", EndpointConfigName="rolled-back-2")
+        waiter.wait(EndpointName="rolled-back", WaiterConfig=FAST)
+        described = sagemaker.describe_endpoint(EndpointName="rolled-back")
+        assert described["EndpointConfigName"] == "rolled-back"
+        assert "no-data" in described["FailureReason"]
+        scored = runtime.invoke_endpoint(EndpointName="rolled-back", ContentType="text/csv",
+                                         Body=samples.csv_batch(2, 0, 6))  # fmt: skip
+        assert len(scored["Body"].read().decode().splitlines()) == 2
+    finally:
+        sagemaker.delete_endpoint(EndpointName="rolled-back")
+
+
+def test_list_endpoints_shows_and_filters_on_the_status_describe_shows(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker", **NO_RETRY)
+    _model_without_data(sagemaker, "never-serves")
+    create_endpoint(sagemaker, "listed-failed", "never-serves")
+    try:
+        waiter = sagemaker.get_waiter("endpoint_in_service")
+        with pytest.raises(WaiterError):
+            waiter.wait(EndpointName="listed-failed", WaiterConfig=FAST)
+        failed = sagemaker.list_endpoints(StatusEquals="Failed")["Endpoints"]
+        assert [e["EndpointName"] for e in failed] == ["listed-failed"]
+        listed = sagemaker.list_endpoints(NameContains="listed-")["Endpoints"]
+        assert [e["EndpointStatus"] for e in listed] == ["Failed"]
+    finally:
+        sagemaker.delete_endpoint(EndpointName="listed-failed")
+
+
+def test_a_call_moto_fails_on_is_an_aws_error_not_an_html_page(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker", **NO_RETRY)
+    missing = f"arn:aws:sagemaker:{stack.aws.region}:123456789012:pipeline/never-made"
+    error = _refusal(lambda: sagemaker.list_tags(ResourceArn=missing))
+    assert error.response["Error"]["Code"] == "UnknownOperationException"
+    assert error.response["Error"]["Message"].startswith("local AWS does not emulate ListTags for this request")
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400

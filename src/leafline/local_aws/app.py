@@ -63,6 +63,7 @@ _CREATES = {"CreateModel": ("model", "ModelName", "model"),
 _DELETES = {"DeleteModel": ("model", "ModelName"), "DeleteEndpointConfig": ("endpoint-config", "EndpointConfigName"),
             "DeleteEndpoint": ("endpoint", "EndpointName")}  # fmt: skip
 _TAG_ACTIONS = ("AddTags", "ListTags", "DeleteTags")
+_PAGED_HERE = ("StatusEquals", "MaxResults", "NextToken")
 _MODEL_SORT = {"Name": "ModelName", "CreationTime": "CreationTime"}
 
 
@@ -123,6 +124,7 @@ class LocalAwsApp:
             "DeleteModelPackage": self._delete_model_package,
             "DeleteModelPackageGroup": self._delete_model_package_group,
             "ListModels": self._list_models,
+            "ListEndpoints": self._list_endpoints,
             **{action: self._tags for action in _TAG_ACTIONS},
         }
 
@@ -314,6 +316,21 @@ class LocalAwsApp:
             return json_response({})
         return json_response(self.resources.list_tags(arn, params))
 
+    def _list_endpoints(self, environ: dict[str, Any], region: str, params: dict[str, Any], body: bytes) -> Response:
+        """moto's list, with the status leafline's endpoints really have (filtered on it, then paged here)."""
+        unpaged = {key: value for key, value in params.items() if key not in _PAGED_HERE}
+        status, headers, data = self._forward(environ, json.dumps(unpaged).encode())
+        if not status.startswith("200"):
+            return status, headers, data
+        endpoints = []
+        for summary in json.loads(data).get("Endpoints", []):
+            known = self.endpoints.status(region, summary["EndpointName"])
+            if known is not None:
+                summary["EndpointStatus"] = known[0]
+            if params.get("StatusEquals") in (None, summary["EndpointStatus"]):
+                endpoints.append(summary)
+        return json_response(_page(endpoints, "Endpoints", params))
+
     def _list_models(self, environ: dict[str, Any], region: str, params: dict[str, Any], _: bytes) -> Response:
         """moto answers every model, whole, on one page: filtered, sorted and paged here, as ModelSummary."""
         status, headers, data = self._forward(environ, b"{}")
@@ -327,13 +344,8 @@ class LocalAwsApp:
                   and (before is None or m["CreationTime"] < float(before))]  # fmt: skip
         key = _MODEL_SORT.get(str(params.get("SortBy") or "CreationTime"), "CreationTime")
         models.sort(key=lambda m: m[key], reverse=params.get("SortOrder", "Descending") == "Descending")
-        start = _token(params.get("NextToken"))
-        end = start + int(params.get("MaxResults") or 100)
-        summaries = [{key: m[key] for key in ("ModelName", "ModelArn", "CreationTime")} for m in models[start:end]]
-        answer: dict[str, Any] = {"Models": summaries}
-        if end < len(models):
-            answer["NextToken"] = str(end)
-        return json_response(answer)
+        summaries = [{key: m[key] for key in ("ModelName", "ModelArn", "CreationTime")} for m in models]
+        return json_response(_page(summaries, "Models", params))
 
     def _forward(self, environ: dict[str, Any], body: bytes) -> Response:
         """Hand the (already read) request to moto and keep its answer."""
@@ -407,12 +419,11 @@ def _signed_for(environ: Mapping[str, Any]) -> str | None:
 def _moto_failed(environ: Mapping[str, Any], action: str | None, exc: Exception | None) -> Response:
     """What a client meets when moto cannot answer a request: the call named as not emulated, in its
     service's protocol (never the HTML page of an uncaught exception)."""
-    detail = f" (moto: {type(exc).__name__}: {exc})" if exc is not None else " (moto answered an HTML error page)"
+    failure = f"moto: {type(exc).__name__}: {exc}" if exc is not None else "moto answered an HTML error page"
     if action is not None or _signed_for(environ) == "sagemaker":
-        error = not_emulated(action or "this SageMaker Runtime request")
-        return error_response(AwsError(error.code, error.message + detail, error.status))
+        return error_response(not_emulated(action or "this SageMaker Runtime call", failure))
     method, path = environ.get("REQUEST_METHOD", ""), str(environ.get("PATH_INFO", ""))
-    return s3_error("NotImplemented", f"local AWS does not emulate this S3 request ({method} {path}){detail}", path)
+    return s3_error("NotImplemented", f"local AWS does not emulate this S3 request ({method} {path}; {failure})", path)
 
 
 def _shaped(action: str, response: Response) -> Response:
@@ -425,6 +436,16 @@ def _shaped(action: str, response: Response) -> Response:
     except ValueError:
         return response
     return json_response(tidy(action, answer)) if isinstance(answer, dict) else response
+
+
+def _page(items: list[dict[str, Any]], member: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """One page of a List* answer: MaxResults items (100 at most, as the model allows) from NextToken on."""
+    start = _token(params.get("NextToken"))
+    end = start + int(params.get("MaxResults") or 100)
+    answer: dict[str, Any] = {member: items[start:end]}
+    if end < len(items):
+        answer["NextToken"] = str(end)
+    return answer
 
 
 def _token(token: Any) -> int:

@@ -37,7 +37,10 @@ _RUNTIME_SERVED = "InvokeEndpoint"
 _TEMPLATE_PART = re.compile(r"\{[^}]+\}")
 
 
-def not_emulated(operation: str) -> AwsError:
+def not_emulated(operation: str, failure: str | None = None) -> AwsError:
+    """The error for an operation not served here, or (failure: what broke) one moto could not answer."""
+    if failure is not None:
+        return AwsError(UNSUPPORTED, f"local AWS does not emulate {operation} for this request ({failure})")
     return AwsError(UNSUPPORTED, f"local AWS does not emulate {operation}: the operation is not supported here")
 
 
