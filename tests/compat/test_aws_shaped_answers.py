@@ -36,7 +36,7 @@ def test_every_sagemaker_operation_nobody_here_serves_is_refused_naming_it(stack
     assert stack.aws.app is not None
     lacking = [op for op in model.operation_names if sagemaker_refusal(op, stack.aws.app._actions) is not None]
     assert "UpdateEndpoint" not in lacking and "DeleteModelPackage" not in lacking
-    assert len(lacking) > 200  # moto serves about a quarter of SageMaker's 400-odd operations
+    assert len(lacking) > 200  # moto serves about a quarter of SageMaker's 400-odd operations (308 lacking)
     for operation in lacking:
         error = _refusal(lambda operation=operation: sagemaker._make_api_call(operation, {}))
         assert error.response["Error"]["Code"] == "UnknownOperationException", operation
