@@ -47,7 +47,9 @@ def _parsed(service: str, operation: str, status: int, headers: dict[str, str], 
     model = get_session().get_service_model(service)
     parser = create_parser(model.metadata["protocol"])
     response = {"status_code": status, "headers": headers, "body": body}
-    error: dict[str, Any] = parser.parse(response, model.operation_model(operation).output_shape)["Error"]
+    shape = model.operation_model(operation).output_shape
+    assert shape is not None
+    error: dict[str, Any] = parser.parse(response, shape)["Error"]
     return error
 
 
