@@ -54,3 +54,21 @@ def test_tags_and_registry_deletes_survive_a_restart(tmp_path: Path, monkeypatch
         assert third["ModelPackageArn"].endswith("/kept-group/3")
         groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
         assert [g["ModelPackageGroupName"] for g in groups] == ["Kept-Group"]
+
+
+def test_a_create_the_journal_never_kept_is_not_a_resource_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between the resources file's write and the journal's append: the replay says what exists."""
+    state = tmp_path / "state"
+    with _sagemaker(state, monkeypatch) as sagemaker:
+        sagemaker.create_model_package_group(ModelPackageGroupName="real-group")
+    table = json.loads((state / "sagemaker-resources.json").read_text())
+    ghost = "arn:aws:sagemaker:sa-east-1:123456789012:model/ghost"
+    table["tags"][ghost] = [{"Key": "team", "Value": "scoring"}]
+    (state / "sagemaker-resources.json").write_text(json.dumps(table))
+
+    with _sagemaker(state, monkeypatch) as sagemaker:
+        created = sagemaker.create_model(ModelName="ghost", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": _IMAGE})
+        assert created["ModelArn"] == ghost
+        assert sagemaker.list_tags(ResourceArn=ghost)["Tags"] == []

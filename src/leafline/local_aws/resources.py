@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from leafline.local_aws.protocol import ACCOUNT_ID, AwsError, validation
@@ -107,12 +107,17 @@ class Resources:
         with self._lock:
             return self._record()
 
-    def restore(self, record: Mapping[str, Any], keep: Callable[[str], bool]) -> None:
-        """The table a state folder kept, but only the resources keep() says still exist."""
+    def restore(self, record: Mapping[str, Any] | None, others: Iterable[str]) -> None:
+        """After the journal's replay (which created again every resource moto holds) and the transform
+        jobs' restore (others: their ARNs): those resources, with the tags the state folder kept. The
+        table is written before the journal entry of the same request, so a kill between the two leaves
+        an entry here for a create moto never replayed: the replay, not the file, says what exists."""
+        kept = dict((record or {}).get("tags", {}))
         with self._lock:
-            self._tags = {arn: list(tags) for arn, tags in dict(record.get("tags", {})).items() if keep(arn)}
-            self._moto_arns = {arn: moto for arn, moto in dict(record.get("moto_arns", {})).items()
-                               if arn in self._tags}  # fmt: skip
+            alive = set(self._tags) | {arn.lower() for arn in others}
+            self._tags = {arn: [dict(tag) for tag in kept.get(arn, self._tags.get(arn, []))] for arn in alive}
+            moto_arns = dict((record or {}).get("moto_arns", {}))
+            self._moto_arns = {arn: moto for arn, moto in {**moto_arns, **self._moto_arns}.items() if arn in alive}
 
     def _known(self, arn: str) -> list[dict[str, str]]:
         tags = self._tags.get(arn.lower())

@@ -23,7 +23,6 @@ from leafline.local_aws.app import LocalAwsApp
 from leafline.local_aws.endpoints import Endpoints
 from leafline.local_aws.host import Host
 from leafline.local_aws.loopback import LOCAL_CREDENTIALS, Loopback
-from leafline.local_aws.resources import kind_of
 from leafline.local_aws.state import StateError, StateFolder
 from leafline.local_aws.transform_jobs import TransformJobs
 from leafline.transform.instances import ServeCommand
@@ -137,13 +136,8 @@ class LocalAws:
         interrupted = self.app.jobs.restore(jobs)
         for record in interrupted:
             state.save_job(record)
-        kept = state.load_resources()
-        if kept is not None:  # endpoints are processes: they, and their tags, do not survive
-            self.app.resources.restore(kept, keep=lambda arn: kind_of(arn) != "endpoint")
-        for record in jobs:  # a folder of an earlier version kept jobs but no resources table
-            arn = record["describe"]["TransformJobArn"]
-            if not self.app.resources.exists(arn):
-                self.app.resources.created(arn, [])
+        # Endpoints are processes: they, and their tags, do not survive (CreateEndpoint is not replayed).
+        self.app.resources.restore(state.load_resources(), [record["describe"]["TransformJobArn"] for record in jobs])
         if entries or objects:
             self.log(f"restored from {state.root}: {objects} S3 objects, {len(entries)} SageMaker changes")
 
