@@ -1,8 +1,10 @@
 """The local AWS endpoint as one WSGI app: leafline answers what it runs, moto answers everything else.
 
 Requests are told apart as AWS tells them: SageMaker's JSON API by its X-Amz-Target header, the runtime's
-InvokeEndpoint by its path. Only the handful of actions below are leafline's; S3, the Model Registry and
-the rest of the SageMaker control plane are moto's, unchanged.
+InvokeEndpoint by its path, S3 by neither. Leafline answers the actions below (transform jobs, endpoints,
+the registry's deletes, tags of its resources, the lists moto pages wrongly); S3 and the rest of the
+control plane are moto's. A call nobody serves, or one moto fails on, is refused in AWS's shape naming it
+(`coverage`); every SageMaker answer leaves out what AWS leaves out and lower-cases ARNs' names (`answers`).
 """
 
 from __future__ import annotations
