@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from leafline import samples
-from tests.compat.conftest import PENDING_R18, Stack, transform_job
+from tests.compat.conftest import Stack, transform_job
 from tests.local_aws.helpers import BUCKET, ROLE, create_endpoint
 
 FAST = {"Delay": 1, "MaxAttempts": 60}  # AWS's own 60 s (jobs) and 30 s (endpoints) between polls, shortened
@@ -66,10 +66,8 @@ def test_list_transform_jobs_pages(stack: Stack) -> None:
     stack.wait_for_jobs()
 
 
-# Found by this suite, not among the issue's list: moto's ListModels ignores every parameter and answers whole
+# Found by this suite, not among the issue's list: moto's ListModels ignored every parameter and answered whole
 # Describe answers where AWS sends ModelSummary (ModelName, ModelArn, CreationTime).
-@pytest.mark.xfail(strict=True, reason="issue 18 (found here): ListModels ignores NameContains, MaxResults and "
-                   "NextToken (moto answers every model on one page); no branch fixes it yet")  # fmt: skip
 def test_list_models_pages(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker")
     names = [f"paged-model-{n}" for n in range(5)]
@@ -123,7 +121,6 @@ def test_list_transform_jobs_refuses_more_than_100_results_per_page(stack: Stack
     assert _error_code(lambda: sagemaker.list_transform_jobs(MaxResults=101)) == "ValidationException"
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: ListTags on a transform job answers an HTML 500, {PENDING_R18}")
 def test_the_tags_given_to_a_transform_job_are_read_back(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker", **NO_RETRY)
     tags = [{"Key": "team", "Value": "scoring"}]
@@ -132,7 +129,6 @@ def test_the_tags_given_to_a_transform_job_are_read_back(stack: Stack) -> None:
     assert sagemaker.list_tags(ResourceArn=arn)["Tags"] == tags
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: names differing only in case coexist, {PENDING_R18}")
 def test_a_job_name_differing_only_in_case_is_the_same_job(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker", **NO_RETRY)
     sagemaker.create_transform_job(**transform_job("case-job"))
@@ -143,7 +139,6 @@ def test_a_job_name_differing_only_in_case_is_the_same_job(stack: Stack) -> None
         stack.wait_for_jobs()
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: Describe answers carry empty structures, {PENDING_R18}")
 def test_describe_answers_leave_out_what_is_not_set(stack: Stack) -> None:
     """AWS leaves an unset member out; SDK v3's pydantic shapes refuse the `{}` and `[]` moto sends."""
     sagemaker = stack.client("sagemaker")
@@ -161,7 +156,6 @@ def test_describe_answers_leave_out_what_is_not_set(stack: Stack) -> None:
     assert empty == set()
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 18: DeleteModelPackage answers an HTML 500, {PENDING_R18}")
 def test_a_model_package_version_is_deleted(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker", **NO_RETRY)
     sagemaker.create_model_package_group(ModelPackageGroupName="deleted-group")

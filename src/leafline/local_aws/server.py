@@ -112,6 +112,7 @@ class LocalAws:
         s3 = loopback.client("s3", self.region)
         self.app.journal = state.record
         self.app.jobs.on_change = state.save_job
+        self.app.resources.on_change = state.save_resources
         self.app.s3_changed = lambda bucket, key: (
             state.object_changed(s3, bucket, key) if key is not None else state.bucket_changed(s3, bucket)
         )
@@ -131,9 +132,12 @@ class LocalAws:
                                  f"({exc})") from None  # fmt: skip
         objects = self._load_s3(state, loopback)
         assert self.app is not None
-        interrupted = self.app.jobs.restore(state.load_jobs())
+        jobs = state.load_jobs()
+        interrupted = self.app.jobs.restore(jobs)
         for record in interrupted:
             state.save_job(record)
+        # Endpoints are processes: they, and their tags, do not survive (CreateEndpoint is not replayed).
+        self.app.resources.restore(state.load_resources(), [record["describe"]["TransformJobArn"] for record in jobs])
         if entries or objects:
             self.log(f"restored from {state.root}: {objects} S3 objects, {len(entries)} SageMaker changes")
 

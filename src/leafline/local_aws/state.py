@@ -13,6 +13,8 @@ nothing that was acknowledged:
   with a warning; a damaged entry before it, or one that no longer replays, stops start-up naming the line.
 - Transform jobs: each job's DescribeTransformJob, STATE/transform-jobs/{region}/{name}.json, rewritten at
   every status change; a job InProgress when local AWS died is Failed at restart.
+- The resources local AWS created and their tags (AddTags / DeleteTags, tags of Create* requests):
+  STATE/sagemaker-resources.json, rewritten at each change; restored after the journal's replay.
 One local AWS at a time holds the folder (an flock on STATE/lock, which names its PID).
 Endpoints are processes and do not survive a restart.
 """
@@ -68,6 +70,7 @@ class StateFolder:
         self.journal_path = root / "sagemaker-journal.jsonl"
         self._keys_root = root / "s3-keys"
         self._jobs_root = root / "transform-jobs"
+        self._resources = root / "sagemaker-resources.json"
         self._legacy_jobs = root / "transform-jobs.json"  # written at stop by earlier versions
         self._tmp = root / "tmp"
         self._warn = warn or (lambda line: None)
@@ -283,6 +286,23 @@ class StateFolder:
                 if isinstance(describe.get(key), int | float):
                     describe[key] = datetime.fromtimestamp(describe[key], UTC)
         return records
+
+    # --- SageMaker resources and their tags ---------------------------------------------------------------
+    def save_resources(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, indent=2) + "\n").encode()
+        self._replace(self._resources, lambda out: out.write(data))
+
+    def load_resources(self) -> dict[str, Any] | None:
+        """The resources table last kept, None when this folder has none (written by an earlier version)."""
+        if not self._resources.is_file():
+            return None
+        try:
+            record = json.loads(self._resources.read_text())
+        except ValueError as exc:
+            raise StateError(f"{self._resources}: not a resources record ({exc})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("tags"), dict):
+            raise StateError(f'{self._resources}: not a resources record (expected an object with "tags")')
+        return record
 
     # --- durable writes ---------------------------------------------------------------------------------
     def _replace(self, target: Path, fill: Callable[[IO[bytes]], object]) -> None:

@@ -56,7 +56,7 @@ class TransformJobs:
         container = resolve_model(self.host.loopback.client("sagemaker", region), parsed.model_name)
         describe = initial_describe(parsed, datetime.now(UTC), region)
         with self._lock:
-            existing = self._jobs.get((region, parsed.name))
+            existing = self._jobs.get((region, parsed.name.lower()))  # names are case-insensitive
             if existing is not None:
                 raise validation(
                     "Job name must be unique within an AWS account and region, and a job with this name already "
@@ -64,7 +64,7 @@ class TransformJobs:
                 )
             job = _Job(region, describe, self.host.workdir / "transform-jobs" / region / parsed.name)
             self._changed(job, describe)
-            self._jobs[(region, parsed.name)] = job
+            self._jobs[(region, parsed.name.lower())] = job
         job.thread = threading.Thread(target=self._run, args=(job, parsed, container.model_data_url,
                                       container.environment), name=f"transform-{parsed.name}", daemon=True)  # fmt: skip
         job.thread.start()
@@ -117,7 +117,7 @@ class TransformJobs:
 
     def describe(self, region: str, name: str) -> dict[str, Any]:
         with self._lock:
-            job = self._jobs.get((region, name))
+            job = self._jobs.get((region, name.lower()))
             if job is None:
                 raise AwsError("ValidationException", f"Could not find requested job with name {name}")
             return dict(job.describe)
@@ -140,7 +140,7 @@ class TransformJobs:
 
     def stop(self, region: str, name: str) -> None:
         with self._lock:
-            job = self._jobs.get((region, name))
+            job = self._jobs.get((region, name.lower()))
             if job is None:
                 raise AwsError("ValidationException", f"Could not find requested job with name {name}")
             status = job.describe["TransformJobStatus"]
@@ -154,7 +154,7 @@ class TransformJobs:
     def progress(self) -> dict[str, Snapshot]:
         """What each running job has done so far (the demo's progress line)."""
         with self._lock:
-            running = {name: job.progress for (_, name), job in self._jobs.items()
+            running = {job.describe["TransformJobName"]: job.progress for job in self._jobs.values()
                        if job.describe["TransformJobStatus"] not in FINAL}  # fmt: skip
         return {name: progress.snapshot() for name, progress in running.items() if progress is not None}
 
@@ -191,7 +191,7 @@ class TransformJobs:
                                                           f"{status}; run it again")  # fmt: skip
                     changed.append({**record, "describe": describe})
                 job = _Job(record["region"], describe, Path(record["log_dir"]))
-                self._jobs[(record["region"], describe["TransformJobName"])] = job
+                self._jobs[(record["region"], describe["TransformJobName"].lower())] = job
         return changed
 
 
