@@ -4,14 +4,19 @@
   for a K-class model.
 - application/jsonlines: one JSON value per line: a number, or an array of K numbers.
 - application/json: one JSON array holding one such value per record.
-Floats are written with Python's shortest round-trip repr, so no precision is lost in transit.
+Floats are written in shortest round-trip form, so no precision is lost in transit: by Arrow's CSV writer
+(native, about 5x faster than joining Python reprs), whose digits are the shortest that read back to the
+same double, as repr's are; only the spelling of some differs (1e-7 for 1e-07, 0.00001 for 1e-05, 1e+15
+for 1000000000000000.0). A body holding NaN or an infinity, which JSON cannot spell, is written as Python
+writes it (`write_reprs`), so those answers are unchanged.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leafline.serving.media import CSV, JSON
 
@@ -21,6 +26,51 @@ if TYPE_CHECKING:
 
 
 def encode(predictions: npt.NDArray[np.generic], fmt: str) -> bytes:
+    import numpy as np
+
+    if predictions.size == 0 or predictions.dtype.kind not in "fiu":
+        return write_reprs(predictions, fmt)
+    if predictions.dtype.kind == "f" and not np.isfinite(predictions).all():
+        return write_reprs(predictions, fmt)
+    lines = _csv_lines(predictions)  # b"a\nb\n" or b"a,b,c\nd,e,f\n"
+    if fmt == CSV or (predictions.ndim == 1 and fmt != JSON):
+        return lines
+    if predictions.ndim == 1:  # JSON, one number per record
+        return b"[" + lines[:-1].replace(b"\n", b",") + b"]"
+    rows = b"[" + lines[:-1].replace(b"\n", b"]\n[") + b"]"  # JSON Lines: one array per record
+    return rows + b"\n" if fmt != JSON else b"[" + rows.replace(b"\n", b",") + b"]"
+
+
+def _csv_lines(predictions: npt.NDArray[np.generic]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    columns = [predictions] if predictions.ndim == 1 else list(predictions.T)
+    table = pa.table({f"c{i}": _tokens(column) for i, column in enumerate(columns)})
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    return buffer.getvalue()
+
+
+def _tokens(column: npt.NDArray[np.generic]) -> Any:
+    """Arrow's shortest digits, with ".0" after a whole float it writes without a point or exponent (1, -0),
+    so a JSON client reads a float (and -0.0 keeps its sign) as it did from repr."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(column).cast(pa.string())
+    if column.dtype.kind != "f":
+        return text
+    whole = np.trunc(column) == column  # finite here; few probabilities are whole, so usually all False
+    if not whole.any():
+        return text
+    bare = pc.and_not(pa.array(whole), pc.match_substring(text, "e"))
+    return pc.if_else(bare, pc.binary_join_element_wise(text, pa.scalar(".0"), pa.scalar("")), text)
+
+
+def write_reprs(predictions: npt.NDArray[np.generic], fmt: str) -> bytes:
+    """The same body joined from Python's reprs (and json's spelling of NaN and infinities)."""
     values = predictions.tolist()
     lines: Iterable[str]
     if fmt == JSON:
