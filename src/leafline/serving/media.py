@@ -49,6 +49,12 @@ def request_format(content_type: str | None) -> str:
     return kind
 
 
+def columnar_format(content_type: str | None) -> str | None:
+    """PARQUET or ARROW_STREAM when a Content-Type names one of them (any alias), else None."""
+    kind = _INPUT_ALIASES.get(media_type(content_type or ""))
+    return kind if kind in COLUMNAR else None
+
+
 def response_format(accept: str | None, default: str) -> str:
     """Pick the response format from an Accept header (q-values honoured; */* and none mean the default)."""
     if not accept or not accept.strip():
