@@ -127,6 +127,7 @@ def test_a_parquet_prefix_runs_through_local_aws(local_aws: LocalAws, binary_mod
         sagemaker.create_transform_job(**joined)
 
     sagemaker.create_transform_job(**job)
+    assert local_aws.app is not None
     local_aws.app.jobs.wait()
 
     described = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
