@@ -74,9 +74,11 @@ def test_a_spec_file_with_overrides_gives_the_seed_layout(spec_file: Path) -> No
         ({"transform.speed": 1}, "unknown setting(s): transform.speed"),
         ({"transform.content_type": "text/xml"}, "transform.content_type 'text/xml': one of text/csv, "),
         ({"transform.accept": "application/x-parquet"}, "transform.accept 'application/x-parquet': one of text/csv"),
-        ({"transform.content_type": "application/x-parquet", "transform.join_source": "Input"},
-         "transform.join_source with transform.content_type 'application/x-parquet': SageMaker associates "
-         "inferences with input records in CSV and JSON input only"),
+        (
+            {"transform.content_type": "application/x-parquet", "transform.join_source": "Input"},
+            "transform.join_source with transform.content_type 'application/x-parquet': SageMaker associates "
+            "inferences with input records in CSV and JSON input only",
+        ),
     ],
 )
 def test_invalid_specs_are_refused_naming_the_key(spec_file: Path, overrides: dict[str, Any], message: str) -> None:
