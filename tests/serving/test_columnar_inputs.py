@@ -211,3 +211,29 @@ def test_parquet_is_input_only_accept_cannot_ask_for_it(server: ServerProcess) -
     body = _parquet(_table(scoring_rows(6, rows=2)))
     status, _, out = server.request("POST", "/invocations", body, {**PARQUET, "Accept": "application/x-parquet"})
     assert status == 406 and b"application/x-parquet" in out
+
+
+def test_the_iana_parquet_name_and_an_arrow_ipc_file_are_read_too(
+    server: ServerProcess, binary_model_dir: Path
+) -> None:
+    x = scoring_rows(6, rows=60, seed=9)
+    table = _table(x)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:  # the file format (ARROW1), as pyarrow.feather writes
+        writer.write_table(table, max_chunksize=25)
+    bodies = [
+        (_parquet(table), {"Content-Type": "application/vnd.apache.parquet"}),
+        (bytes(sink.getvalue()), ARROW),
+    ]
+    for body, headers in bodies:
+        status, _, out = server.request("POST", "/invocations", body, headers)
+        assert status == 200, out
+        np.testing.assert_allclose(_floats(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)
+
+
+def test_a_feature_column_named_twice_is_a_400(server: ServerProcess) -> None:
+    x = scoring_rows(6, rows=3)
+    table = _table(x).append_column("Column_1", pa.array([1.0, 2.0, 3.0]))
+    status, _, out = server.request("POST", "/invocations", _parquet(table), PARQUET)
+    assert status == 400
+    assert "column 'Column_1' appears 2 times; each feature column must appear once" in out.decode()
