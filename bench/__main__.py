@@ -5,7 +5,9 @@ mini-batch: start each server, check its predictions against LightGBM, drive clo
 concurrency 1, 2, 4 in interleaved rounds (medians reported), and measure rows/s, p50 latency, rows per
 server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also the in-process limit
 (parse + predict + format of the same batch, no HTTP). Ratios are against the baseline in the same run.
-Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT.
+Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT,
+and sends the same rows as one Parquet object (SplitType None) to leafline and to the baseline (pandas'
+read_parquet), at c=1 and 2, compared with leafline's own CSV rows/s.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from leafline.serving.decoding import decode_csv
 from leafline.serving.scoring import Scorer, load_model
 
 CONCURRENCY = (1, 2, 4)
+PARQUET_CONCURRENCY = (1, 2)
+PARQUET = "application/x-parquet"
+PARQUET_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
+PARQUET_PAYLOAD_MB = 10
 RESULTS = Path("bench/results")
 
 
@@ -39,14 +45,16 @@ def _servers(model_dir: Path) -> dict[str, ServerProcess]:
     ]  # fmt: skip
     baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")}, command=baseline_cmd)
     return {
-        "leafline": ServerProcess(model_dir),
+        # MaxPayloadInMB 10 admits the Parquet object (6.4 MB: float64 columns outweigh 6-digit CSV text), as a
+        # SplitType None job sets it to fit its objects; it only gates bodies, so the CSV rows are unchanged.
+        "leafline": ServerProcess(model_dir, env={"SAGEMAKER_MAX_PAYLOAD_IN_MB": str(PARQUET_PAYLOAD_MB)}),
         "leafline (LightGBM fallback)": ServerProcess(model_dir, env={"LEAFLINE_BACKEND": "lightgbm"}),
         "baseline (Flask+gunicorn+pandas)": baseline,
     }
 
 
-def _check(server: ServerProcess, body: bytes, expected: np.ndarray) -> float:
-    status, _, out = server.request("POST", "/invocations", body, {"Content-Type": "text/csv"})
+def _check(server: ServerProcess, body: bytes, expected: np.ndarray, content_type: str = "text/csv") -> float:
+    status, _, out = server.request("POST", "/invocations", body, {"Content-Type": content_type})
     assert status == 200, out[:200]
     served = np.array([float(line) for line in out.decode().splitlines()])
     return float(np.abs(served - expected).max())
@@ -71,7 +79,7 @@ def _in_process(model_dir: Path, body: bytes, rows: int, seconds: float, threads
     return total * rows / (time.perf_counter() - started)
 
 
-def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: float) -> dict[str, Any]:
+def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: float, parquet: bytes) -> dict[str, Any]:
     model_dir = workload.model_dir(shape)
     rows = body.count(b"\n")
     import lightgbm
@@ -90,6 +98,11 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                 "max_abs_diff_vs_lightgbm": _check(server, body, expected),
                 "runs": {c: [] for c in CONCURRENCY},
             }
+        report["parquet_runs"] = {name: {c: [] for c in PARQUET_CONCURRENCY} for name in PARQUET_SERVERS}
+        report["parquet_bytes"] = len(parquet)
+        report["parquet_max_abs_diff_vs_lightgbm"] = {
+            name: _check(servers[name], parquet, expected, PARQUET) for name in PARQUET_SERVERS
+        }
         report["emulator_runs"] = []
         for round_index in range(rounds):
             for concurrency in CONCURRENCY:
@@ -98,6 +111,14 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                     report["servers"][name]["runs"][concurrency].append(result)
                     print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name:34s} c={concurrency} "
                           f"{result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms", flush=True)  # fmt: skip
+            for concurrency in PARQUET_CONCURRENCY:
+                for name in PARQUET_SERVERS:
+                    server = servers[name]
+                    result = run_load(server.port, server.pid, parquet, rows, concurrency, seconds, PARQUET)
+                    report["parquet_runs"][name][concurrency].append(result)
+                    print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name + ' (Parquet)':34s} "
+                          f"c={concurrency} {result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms",
+                          flush=True)  # fmt: skip
             job = emulated.run_job(model_dir, body, workload.CACHE)
             report["emulator_runs"].append(job)
             print(f"  [{shape.name} round {round_index + 1}/{rounds}] leafline transform ({job['files']} files, "
@@ -126,6 +147,13 @@ def _summarise(report: dict[str, Any]) -> dict[str, Any]:
     base = report["servers"]["baseline (Flask+gunicorn+pandas)"]["by_concurrency"]
     report["ratio_vs_baseline"] = {c: leaf[c]["rows_per_s"] / base[c]["rows_per_s"] for c in CONCURRENCY}
     report["overhead_vs_in_process_c2"] = 1 - leaf[2]["rows_per_s"] / report["in_process_rows_per_s"][2]
+    report["parquet"] = {
+        name: {c: _median(runs, "rows_per_s") for c, runs in by.items()}
+        for name, by in report.pop("parquet_runs").items()
+    }
+    report["parquet_vs_csv"] = {
+        c: report["parquet"]["leafline"][c] / leaf[c]["rows_per_s"] for c in PARQUET_CONCURRENCY
+    }
     jobs = report.pop("emulator_runs")
     mct = jobs[0]["mct"]
     report["emulator"] = {
@@ -169,6 +197,18 @@ def table(reports: list[dict[str, Any]]) -> str:
         limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
         lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
     lines.append("")
+    lines.append("| model | Parquet body (same rows, one object) | leafline rows/s c=1 / c=2 | baseline (pandas) "
+                 "rows/s c=1 / c=2 | leafline Parquet / CSV c=1 / c=2 | max diff vs LightGBM |")  # fmt: skip
+    lines.append("|---|---|---|---|---|---|")
+    for report in reports:
+        pq_rates = {n: " / ".join(f"{report['parquet'][n][c] / 1000:.1f}k" for c in PARQUET_CONCURRENCY)
+                    for n in PARQUET_SERVERS}  # fmt: skip
+        versus = " / ".join(f"{report['parquet_vs_csv'][c]:.2f}x" for c in PARQUET_CONCURRENCY)
+        diff = max(report["parquet_max_abs_diff_vs_lightgbm"].values())
+        mb = report["parquet_bytes"] / 2**20
+        lines.append(f"| {report['model']} | {mb:.2f} MB | {pq_rates[PARQUET_SERVERS[0]]} | "
+                     f"{pq_rates[PARQUET_SERVERS[1]]} | {versus} | {diff:.1e} |")  # fmt: skip
+    lines.append("")
     lines.append("| model | `leafline transform` job | rows/s (transform / end to end) | server alone at c=MCT "
                  "| emulator / server (transform / end to end) |")  # fmt: skip
     lines.append("|---|---|---|---|---|")
@@ -194,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     body = workload.batch()
     rows = body.count(b"\n")
     print(f"workload: {rows} rows, {len(body) / 2**20:.2f} MB CSV batch", flush=True)
-    reports = [bench_model(shapes[name], body, args.rounds, args.seconds) for name in args.models.split(",")]
+    parquet = workload.parquet_batch()
+    print(f"           the same rows as one {len(parquet) / 2**20:.2f} MB Parquet object", flush=True)
+    reports = [bench_model(shapes[name], body, args.rounds, args.seconds, parquet) for name in args.models.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
     text = table(reports)

@@ -21,7 +21,9 @@ class LoadResult:
     rows_per_cpu_s: float
 
 
-def run_load(port: int, pid: int, body: bytes, rows: int, concurrency: int, seconds: float) -> LoadResult:
+def run_load(
+    port: int, pid: int, body: bytes, rows: int, concurrency: int, seconds: float, content_type: str = "text/csv"
+) -> LoadResult:
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
@@ -31,7 +33,7 @@ def run_load(port: int, pid: int, body: bytes, rows: int, concurrency: int, seco
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            connection.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
+            connection.request("POST", "/invocations", body=body, headers={"Content-Type": content_type})
             response = connection.getresponse()
             response.read()
             if response.status != 200:

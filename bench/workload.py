@@ -31,3 +31,24 @@ def batch() -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(samples.csv_batch_of_size(PAYLOAD_BYTES, seed=1))
     return path.read_bytes()
+
+
+def parquet_batch() -> bytes:
+    """The same rows as batch(), as one Parquet object (snappy, as Spark writes), columns named after the
+    models' features: what a SplitType None job sends instead of the CSV."""
+    path = CACHE / "batch-6mb.parquet"
+    if not path.exists():
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from leafline.serving.decoding import decode_csv
+
+        x = decode_csv(batch(), samples.NUM_FEATURES)
+        table = pa.table([pa.array(x[:, i], from_pandas=True) for i in range(x.shape[1])],
+                         names=[f"Column_{i}" for i in range(x.shape[1])])  # fmt: skip
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="snappy")
+        path.write_bytes(sink.getvalue())
+    return path.read_bytes()

@@ -72,6 +72,13 @@ def test_a_spec_file_with_overrides_gives_the_seed_layout(spec_file: Path) -> No
         ({"security_group_ids": []}, "subnets and security_group_ids go together"),
         ({"colour": "blue"}, "unknown setting(s): colour"),
         ({"transform.speed": 1}, "unknown setting(s): transform.speed"),
+        ({"transform.content_type": "text/xml"}, "transform.content_type 'text/xml': one of text/csv, "),
+        ({"transform.accept": "application/x-parquet"}, "transform.accept 'application/x-parquet': one of text/csv"),
+        (
+            {"transform.content_type": "application/x-parquet", "transform.join_source": "Input"},
+            "transform.join_source with transform.content_type 'application/x-parquet': SageMaker associates "
+            "inferences with input records in CSV and JSON input only",
+        ),
     ],
 )
 def test_invalid_specs_are_refused_naming_the_key(spec_file: Path, overrides: dict[str, Any], message: str) -> None:
@@ -214,6 +221,25 @@ def test_the_transform_request_carries_the_spec(spec_file: Path) -> None:
     assert {"Key": "team", "Value": "risk"} in request["Tags"]
     parsed = parse_request(request)  # the emulator takes the very request the orchestrators send
     assert (parsed.max_concurrent_transforms, parsed.max_payload_mb, parsed.instance_type) == (4, 6, "ml.c5.xlarge")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "split"),
+    [("text/csv", "Line"), ("application/jsonlines", "Line"), ("application/x-parquet", "None"),
+     ("application/vnd.apache.arrow.stream", "None")],
+)  # fmt: skip
+def test_a_columnar_content_type_sends_each_object_whole(spec_file: Path, content_type: str, split: str) -> None:
+    spec = load_spec(spec_file, {"transform.content_type": content_type})
+
+    request = aws_requests.create_transform_job(spec, "j", "m", "2026-11-20")
+
+    assert request["TransformInput"]["ContentType"] == content_type
+    assert request["TransformInput"]["SplitType"] == split
+    assert parse_request(request).split_lines is (split == "Line")
+    client = sagemaker_client()
+    with Stubber(client) as stubber:
+        stubber.add_response("create_transform_job", {"TransformJobArn": "arn:aws:sagemaker:sa-east-1:1:x/j"}, request)
+        client.create_transform_job(**request)  # valid for botocore's service model
 
 
 def test_unset_transform_settings_are_left_to_the_container(spec_file: Path) -> None:

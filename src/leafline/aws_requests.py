@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from leafline.jobspec import JobSpec, TransformSettings
+from leafline.jobspec import JobSpec, TransformSettings, split_type
 
 SUPPORTED_CONTENT_TYPES = ["text/csv", "application/jsonlines", "application/json"]
+# What the container reads besides: columnar bodies, one object per request (it never writes them).
+SUPPORTED_INPUT_TYPES = [*SUPPORTED_CONTENT_TYPES, "application/x-parquet", "application/vnd.apache.arrow.stream"]
 ARTIFACT_HASH_KEY = "leafline:artifact_sha256"  # marks a version, so the same artifact is never registered twice
 
 
@@ -39,7 +41,7 @@ def create_model_package(spec: JobSpec, model_data_url: str, metadata: Mapping[s
             "Containers": [
                 {"Image": spec.image_uri, "ModelDataUrl": model_data_url, "Environment": _environment(spec)}
             ],
-            "SupportedContentTypes": SUPPORTED_CONTENT_TYPES,
+            "SupportedContentTypes": SUPPORTED_INPUT_TYPES,
             "SupportedResponseMIMETypes": SUPPORTED_CONTENT_TYPES,
             "SupportedTransformInstanceTypes": [spec.instance_type],
         },
@@ -79,7 +81,7 @@ def create_transform_job(
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": spec.input_uri(run_date)}},
             "ContentType": settings.content_type,
-            "SplitType": "Line",
+            "SplitType": split_type(settings.content_type),
         },
         "TransformOutput": {
             "S3OutputPath": spec.output_uri(run_date),

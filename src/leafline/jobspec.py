@@ -35,6 +35,10 @@ DEPLOYMENT_DEFAULTS = ("schedule", "timezone", "retries", "retry_delay_s")
 WEEK_S = 7 * 24 * 3600
 # The SageMaker Pipeline renders its requests once, with the run date left for each execution to fill in.
 RUN_DATE_PARAMETER = "{Parameters.RunDate}"
+LINE_CONTENT_TYPES = ("text/csv", "application/jsonlines", "application/json")
+# Columnar inputs are sent an object at a time (SplitType None): their bytes have no lines to split at.
+WHOLE_OBJECT_CONTENT_TYPES = ("application/x-parquet", "application/vnd.apache.arrow.stream")
+ACCEPT_TYPES = LINE_CONTENT_TYPES
 
 
 class SpecError(UsageError):
@@ -276,10 +280,31 @@ def _check_transform(settings: TransformSettings) -> None:
             f"transform.max_concurrent_transforms x transform.max_payload_mb = {mct} x {payload} = {mct * payload} MB, "
             "over SageMaker's 100 MB limit"
         )
+    if _media(settings.content_type) not in LINE_CONTENT_TYPES + WHOLE_OBJECT_CONTENT_TYPES:
+        raise SpecError(f"transform.content_type {settings.content_type!r}: one of "
+                        f"{', '.join(LINE_CONTENT_TYPES + WHOLE_OBJECT_CONTENT_TYPES)}")  # fmt: skip
+    if _media(settings.accept) not in ACCEPT_TYPES:
+        raise SpecError(f"transform.accept {settings.accept!r}: one of {', '.join(ACCEPT_TYPES)}")
+    processing = [key for key in ("input_filter", "join_source", "output_filter") if getattr(settings, key)]
+    if processing and _media(settings.content_type) in WHOLE_OBJECT_CONTENT_TYPES:
+        raise SpecError(
+            f"transform.{processing[0]} with transform.content_type {settings.content_type!r}: SageMaker associates "
+            "inferences with input records in CSV and JSON input only; join Parquet input after the job instead"
+        )
     if settings.batch_strategy not in ("SingleRecord", "MultiRecord"):
         raise SpecError(f"transform.batch_strategy {settings.batch_strategy!r}: SingleRecord or MultiRecord")
     _check_int("transform.invocations_timeout_s", settings.invocations_timeout_s, 1, 3600)
     _check_int("transform.invocations_max_retries", settings.invocations_max_retries, 0, 3)
+
+
+def split_type(content_type: str) -> str:
+    """TransformInput.SplitType for a content type: Line for text records, None for a columnar object."""
+    return "None" if _media(content_type) in WHOLE_OBJECT_CONTENT_TYPES else "Line"
+
+
+def _media(content_type: object) -> str:
+    """'text/csv; charset=utf-8' -> 'text/csv' (a value that is not a string is refused by _check_keys)."""
+    return str(content_type).split(";", 1)[0].strip().lower()
 
 
 def _check_int(key: str, value: Any, low: int, high: int) -> None:

@@ -269,3 +269,33 @@ def test_reuse_without_a_profile_and_bad_lists_are_refused(binary_model_dir: Pat
     assert "tuning-profile.json does not exist" in capsys.readouterr().err
     assert main(["tune", str(model_dir), "--payloads", "0,200"]) == 2
     assert "each value must be in 1..100" in capsys.readouterr().err
+
+
+def test_tune_profiles_parquet_payloads_one_object_each(
+    binary_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(binary_model_dir, model_dir)
+    sample = tmp_path / "night.parquet"
+    x = np.random.default_rng(5).normal(size=(4000, 6))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({f"Column_{i}": x[:, i] for i in range(6)}), sink)
+    sample.write_bytes(sink.getvalue())
+    args = ["tune", str(model_dir), "--payloads", "1,2", "--concurrency", "1", "--seconds", "0.2",
+            "--content-type", "application/x-parquet", "--sample", str(sample)]  # fmt: skip
+
+    assert main(args) == 0
+
+    out = capsys.readouterr().out
+    profile = json.loads((model_dir / "tuning-profile.json").read_text())
+    assert profile["content_type"] == "application/x-parquet"
+    assert profile["sample"] == f"sample {sample}, one application/x-parquet object per payload"
+    assert len(profile["points"]) == 2 and all(p["rows_per_s"] > 0 for p in profile["points"])
+    assert 40 < profile["summary"]["bytes_per_row"] < 60  # 6 float64 values a row, as Parquet stores them
+    assert "each object is one payload: MaxPayloadInMB must be at least the largest object" in out

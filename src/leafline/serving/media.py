@@ -7,6 +7,10 @@ from leafline.serving.errors import NotAcceptableError, UnsupportedMediaTypeErro
 CSV = "text/csv"
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
+PARQUET = "application/x-parquet"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+# Columnar formats are read, never written: a response is CSV, JSON or JSON Lines.
+COLUMNAR = (PARQUET, ARROW_STREAM)
 
 _ALIASES = {
     CSV: CSV,
@@ -17,6 +21,13 @@ _ALIASES = {
     "application/x-jsonlines": JSONLINES,
     "application/json-lines": JSONLINES,
     "application/x-ndjson": JSONLINES,
+}
+_INPUT_ALIASES = {
+    **_ALIASES,
+    PARQUET: PARQUET,
+    "application/vnd.apache.parquet": PARQUET,  # the IANA-registered name
+    "application/parquet": PARQUET,
+    ARROW_STREAM: ARROW_STREAM,
 }
 
 
@@ -29,13 +40,19 @@ def request_format(content_type: str | None) -> str:
     """The format of a request body; no Content-Type means CSV, what Batch Transform sends."""
     if not content_type or not content_type.strip():
         return CSV
-    kind = _ALIASES.get(media_type(content_type))
+    kind = _INPUT_ALIASES.get(media_type(content_type))
     if kind is None:
         raise UnsupportedMediaTypeError(
-            f"Content-Type {media_type(content_type)!r} is not supported; use text/csv, application/json "
-            "or application/jsonlines"
+            f"Content-Type {media_type(content_type)!r} is not supported; use text/csv, application/json, "
+            f"application/jsonlines, {PARQUET} or {ARROW_STREAM}"
         )
     return kind
+
+
+def columnar_format(content_type: str | None) -> str | None:
+    """PARQUET or ARROW_STREAM when a Content-Type names one of them (any alias), else None."""
+    kind = _INPUT_ALIASES.get(media_type(content_type or ""))
+    return kind if kind in COLUMNAR else None
 
 
 def response_format(accept: str | None, default: str) -> str:

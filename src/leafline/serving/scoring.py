@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from leafline.serving import artifacts
+from leafline.serving.columnar import decode_columnar
 from leafline.serving.decoding import decode
 from leafline.serving.encoding import encode
 from leafline.serving.errors import ModelLoadError
-from leafline.serving.media import request_format, response_format
+from leafline.serving.media import COLUMNAR, request_format, response_format
 from leafline.serving.model_info import MODEL_FILE_NAME, ModelInfo, read_model_info
 from leafline.serving.predictors import CompiledPredictor, LightGBMPredictor, Predictor
 
@@ -78,9 +79,18 @@ class Scored:
 class Scorer:
     """Body in, body out: decode -> predict -> (threshold) -> encode, timing each stage."""
 
-    def __init__(self, model: LoadedModel, threshold: float | None, default_accept: str, threads: int) -> None:
-        """threads: native threads per request when the caller does not say (see `score`)."""
+    def __init__(
+        self,
+        model: LoadedModel,
+        threshold: float | None,
+        default_accept: str,
+        threads: int,
+        max_matrix_bytes: int | None = None,
+    ) -> None:
+        """threads: native threads per request when the caller does not say (see `score`);
+        max_matrix_bytes: how large a Parquet or Arrow body may be once decoded (None: no bound)."""
         self.model = model
+        self._max_matrix_bytes = max_matrix_bytes
         self._threshold = threshold if model.info.is_binary else None
         self._default_accept = default_accept
         self._threads = threads
@@ -90,7 +100,11 @@ class Scorer:
         in_fmt = request_format(content_type)
         out_fmt = response_format(accept, self._default_accept)
         started = time.perf_counter()
-        matrix = decode(body, in_fmt, self.model.info.feature_names, threads)
+        names = self.model.info.feature_names
+        if in_fmt in COLUMNAR:
+            matrix = decode_columnar(body, in_fmt, names, threads, self._max_matrix_bytes)
+        else:
+            matrix = decode(body, in_fmt, names, threads)
         parsed = time.perf_counter()
         predictions = self._finish(self.model.predictor.predict(matrix, threads))
         predicted = time.perf_counter()

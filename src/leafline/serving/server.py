@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from leafline.serving import columnar
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
@@ -84,7 +85,8 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
     params = execution_parameters(resources, state.concurrency, settings.max_payload_mb, model.info.size_bytes)
     payload_mb = int(params["MaxPayloadInMB"])  # type: ignore[call-overload]
     threads = max(1, cpus // state.concurrency)  # the default; each request gets cores / requests in flight
-    scorer = Scorer(model, settings.threshold, settings.default_accept, threads)
+    decoded_limit = payload_mb * 2**20 * columnar.DECODED_PER_PAYLOAD if payload_mb else None
+    scorer = Scorer(model, settings.threshold, settings.default_accept, threads, decoded_limit)
     if settings.threshold is not None and not model.info.is_binary:
         log_event(
             "threshold_ignored",
@@ -93,6 +95,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
             reason="PREDICTION_THRESHOLD applies to binary models only",
         )
     warm_up()
+    columnar.warm_up()
     _tune_gc()
     log_event(
         "model_loaded",

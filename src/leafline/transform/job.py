@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from leafline.server_process import ServerProcess
 from leafline.serving.errors import ModelLoadError
+from leafline.serving.media import columnar_format
 from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
 from leafline.serving.records import blank_lines_are_records
 from leafline.transform import instances as inst
@@ -204,6 +205,7 @@ class _JobContext:
     stop: threading.Event
     kms_key_id: str | None
     blank_lines_are_records: bool = False
+    columnar: str | None = None  # a Parquet or Arrow ContentType: records are rows
 
 
 class _InstanceRunner:
@@ -257,7 +259,8 @@ class _InstanceRunner:
                                         single_record=strategy == "SingleRecord",
                                         max_bytes=self.job.settings.max_payload_bytes,
                                         gzip_input=request.gzip_input,
-                                        blank_lines_are_records=self.job.blank_lines_are_records):  # fmt: skip
+                                        blank_lines_are_records=self.job.blank_lines_are_records,
+                                        columnar=self.job.columnar):  # fmt: skip
                     if writer.failed or self.job.stop.is_set():
                         break
                     body = payload.body
@@ -396,7 +399,8 @@ def _run_on(
                                 split_lines=request.split_lines, inclusive=options.slice_end_inclusive,
                                 blank_lines_are_records=blanks)  # fmt: skip
     kms = request.raw["TransformOutput"].get("KmsKeyId")
-    job = _JobContext(request, settings, storage, processor, progress, stop, kms, blanks)
+    job = _JobContext(request, settings, storage, processor, progress, stop, kms, blanks,
+                      columnar_format(request.content_type))  # fmt: skip
     assignments = _spread(inputs, len(servers))
     outcomes = {obj.uri: _outcome(obj, request.output_path, index, progress)
                 for index, objs in enumerate(assignments) for obj in objs}  # fmt: skip

@@ -88,7 +88,8 @@ def parse_request(raw: Mapping[str, Any]) -> TransformRequest:
     split = _choice(transform_input, "SplitType", ("None", "Line", "RecordIO", "TFRecord"), "None", "TransformInput.")
     if split in ("RecordIO", "TFRecord"):
         raise TransformRequestError(
-            f"TransformInput.SplitType {split}: leafline's container scores CSV and JSON Lines; use Line or None"
+            f"TransformInput.SplitType {split}: leafline's container scores CSV, JSON Lines, Parquet and Arrow; "
+            "use Line or None"
         )
     content_type = _optional_str(transform_input, "ContentType", "TransformInput.")
     accept = _optional_str(output, "Accept", "TransformOutput.")
@@ -137,7 +138,9 @@ def _check_data_processing(request: TransformRequest, split: str) -> None:
     for key, value in media:
         if value not in DATA_PROCESSING_TYPES:
             raise TransformRequestError(
-                f"DataProcessing needs {key} to be one of {', '.join(DATA_PROCESSING_TYPES)} (got {value!r})"
+                f"DataProcessing (InputFilter, JoinSource, OutputFilter) needs {key} to be one of "
+                f"{', '.join(DATA_PROCESSING_TYPES)} (got {value!r}): SageMaker associates inferences with "
+                "input records in CSV and JSON input only; join Parquet input after the job instead"
             )
     if request.content_type == "text/csv" and (
         split != "Line" or not request.assemble_lines or request.accept != request.content_type

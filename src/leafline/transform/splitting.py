@@ -11,6 +11,9 @@ newline (so a trailing missing record survives), and a lone missing record is se
 is ever empty. The limit applies to what the container receives, so to the decompressed bytes of a Gzip
 object. MaxPayloadInMB 0 means no limit. An object that is not the gzip its CompressionType says (not gzip,
 truncated, corrupt) raises InputFormatError saying which, as SageMaker fails a file it cannot decompress.
+A Parquet or Arrow object (SplitType None) is one payload whose records are its rows; an object that is not
+what its ContentType says is still sent (SageMaker does not read it), counted as one record, for the
+container's 400 to say why.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from leafline.errors import LeaflineError
+from leafline.serving.columnar import count_rows
+from leafline.serving.errors import InvalidInputError
 from leafline.serving.records import count_records
 
 MB = 2**20
@@ -52,15 +57,17 @@ def payloads(
     max_bytes: int | None,
     gzip_input: bool = False,
     blank_lines_are_records: bool = False,
+    columnar: str | None = None,
 ) -> Iterator[Payload]:
     """Payloads in file order; raises RecordTooLargeError at the first record that cannot be sent, and
-    InputFormatError when Gzip input is not gzip."""
+    InputFormatError when Gzip input is not gzip. columnar: the object's format when it is Parquet or
+    Arrow (leafline.serving.media.COLUMNAR), whose records are rows, not lines."""
     if not gzip_input:
-        yield from _split(stream, split_lines, single_record, max_bytes, blank_lines_are_records)
+        yield from _split(stream, split_lines, single_record, max_bytes, blank_lines_are_records, columnar)
         return
     source: IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
     try:
-        yield from _split(source, split_lines, single_record, max_bytes, blank_lines_are_records)
+        yield from _split(source, split_lines, single_record, max_bytes, blank_lines_are_records, columnar)
     except gzip.BadGzipFile as exc:
         not_gzip = str(exc).startswith("Not a gzipped")
         raise InputFormatError(
@@ -73,25 +80,35 @@ def payloads(
 
 
 def _split(
-    source: IO[bytes], split_lines: bool, single_record: bool, max_bytes: int | None, blanks: bool
-) -> Iterator[Payload]:
+    source: IO[bytes], split_lines: bool, single_record: bool, max_bytes: int | None, blanks: bool,
+    columnar: str | None,
+) -> Iterator[Payload]:  # fmt: skip
     if not split_lines:
-        yield from _whole(source, max_bytes, blanks)
+        yield from _whole(source, max_bytes, blanks, columnar)
     elif single_record:
         yield from _single(source, max_bytes, blanks)
     else:
         yield from _multi(source, max_bytes, blanks)
 
 
-def _whole(source: IO[bytes], max_bytes: int | None, blanks: bool) -> Iterator[Payload]:
+def _whole(source: IO[bytes], max_bytes: int | None, blanks: bool, columnar: str | None) -> Iterator[Payload]:
     body = source.read() if max_bytes is None else source.read(max_bytes + 1)
     if max_bytes is not None and len(body) > max_bytes:
         raise RecordTooLargeError(
             f"with SplitType None the whole object is one payload, and it is over the {_limit(max_bytes)} limit"
         )
-    records = count_records(body, blanks)
+    records = count_records(body, blanks) if columnar is None else _rows(body, columnar)
     if records:
         yield Payload(0, 1, records, body)
+
+
+def _rows(body: bytes, columnar: str) -> int:
+    if not body:
+        return 0
+    try:
+        return count_rows(body, columnar)
+    except InvalidInputError:
+        return 1
 
 
 def _multi(source: IO[bytes], max_bytes: int | None, blanks: bool) -> Iterator[Payload]:

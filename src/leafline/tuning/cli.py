@@ -16,6 +16,7 @@ from leafline.prices import DEFAULT_REGION, PRICED_REGIONS, PriceTable
 DEFAULT_PAYLOADS = "1,2,4,6,10"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_DEADLINE_MIN = 60.0
+_CONTENT_TYPES = ("text/csv", "application/x-parquet", "application/vnd.apache.arrow.stream")
 
 
 def add_parsers(commands: Any) -> None:
@@ -31,7 +32,15 @@ def add_parsers(commands: Any) -> None:
         "cheapest instance type that meets the deadline.",
     )
     tune.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
-    tune.add_argument("--sample", type=Path, help="a headerless CSV of real input rows (default: synthetic rows)")
+    tune.add_argument(
+        "--sample",
+        type=Path,
+        help="real input rows: a headerless CSV, or a .parquet/.arrow file (default: synthetic rows)",
+    )
+    tune.add_argument("--content-type", default=None, choices=sorted(_CONTENT_TYPES), metavar="TYPE",
+                      help="the payloads' format: text/csv packs records as MultiRecord does; application/x-parquet "
+                      "or application/vnd.apache.arrow.stream makes each payload one object (SplitType None) "
+                      "(default: the spec's transform.content_type, else text/csv)")  # fmt: skip
     tune.add_argument("--payloads", default=DEFAULT_PAYLOADS, help=f"payload sizes in MB (default {DEFAULT_PAYLOADS})")
     tune.add_argument("--concurrency", default=None, help="levels to measure (default: 1 and this machine's cores)")
     tune.add_argument("--seconds", type=float, default=1.5, help="time per measured point (default 1.5)")
@@ -87,7 +96,10 @@ def run_tune_command(args: argparse.Namespace) -> int:
     count = args.instance_count or (spec.instance_count if spec else 1)
     if count < 1 or args.rows < 1 or args.deadline_min <= 0:
         raise UsageError("--instance-count and --rows must be positive, --deadline-min above zero")
-    profile = _profile(args)
+    content_type = args.content_type or (spec.transform.content_type if spec else "text/csv")
+    if content_type not in _CONTENT_TYPES:
+        raise UsageError(f"content type {content_type!r}: `leafline tune` measures {', '.join(_CONTENT_TYPES)}")
+    profile = _profile(args, content_type)
     summary = Summary(**profile["summary"])
     prices = price_table(args.region or (spec.region if spec else DEFAULT_REGION), args.prices or configured_tables())
     startup = DEFAULT_STARTUP_MIN if args.startup_min is None else args.startup_min
@@ -103,7 +115,7 @@ def run_tune_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _profile(args: argparse.Namespace) -> dict[str, Any]:
+def _profile(args: argparse.Namespace, content_type: str) -> dict[str, Any]:
     from leafline.packaging import PROFILE_FILE
     from leafline.serving.errors import ModelLoadError
     from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
@@ -123,16 +135,27 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
     from leafline.tuning.measure import measure
     from leafline.tuning.profile import profile_document, summarize
 
-    lines, source = _sample_lines(args.sample, info.num_features)
     payloads = _int_list(args.payloads, "--payloads", 1, 100)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     levels = _int_list(args.concurrency, "--concurrency", 1, 100) if args.concurrency else sorted({1, cores})
+    if content_type == "text/csv":
+        lines, source = _sample_lines(args.sample, info.num_features)
+        build = None
+        bytes_per_row = sum(len(line) for line in lines) / len(lines)
+    else:
+        from leafline.tuning.columnar_sample import columnar_builder
+
+        lines = []
+        build, source = columnar_builder(args.sample, info.feature_names, content_type, max(payloads))
+        body, rows = build(payloads[0])
+        bytes_per_row = len(body) / rows
+        source += f", one {content_type} object per payload"
     print(f"measuring {info.path} ({source}) at payloads {payloads} MB x concurrency {levels}, "
           f"{args.seconds:g} s per point")  # fmt: skip
-    points = measure(args.model_dir, lines, payloads, levels, args.seconds, report=_print_point)
-    bytes_per_row = sum(len(line) for line in lines) / len(lines)
+    points = measure(args.model_dir, lines, payloads, levels, args.seconds, report=_print_point,
+                     content_type=content_type, build=build)  # fmt: skip
     machine = {"cores": cores, "arch": platform.machine(), "processor": platform.processor() or "unknown"}
-    document = profile_document(info.sha256, points, summarize(points, bytes_per_row), machine, source)
+    document = profile_document(info.sha256, points, summarize(points, bytes_per_row), machine, source, content_type)
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"profile written to {path}")
     return document
@@ -192,6 +215,10 @@ def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args
     )
     for reason in choice.reasons:
         print(f"  - {reason}")
+    if profile.get("content_type", "text/csv") != "text/csv":
+        print(f"  - with {profile['content_type']} (SplitType None) each object is one payload: MaxPayloadInMB must "
+              f"be at least the largest object (up to 100 MB); objects of about {summary['payload_mb']} MB scored "
+              "fastest here")  # fmt: skip
     # The figure and its basis as the run record will write them (leafline.runs.cost).
     print(f"\n{args.rows:,} rows: about {chosen.minutes:,.1f} min ({startup:g} min start-up assumed), "
           f"{chosen.cost.amount()}")  # fmt: skip

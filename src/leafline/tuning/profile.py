@@ -83,12 +83,13 @@ def _memory_line(points: Sequence[Point]) -> tuple[float, float]:
 
 
 def profile_document(model_sha256: str, points: Sequence[Point], summary: Summary, machine: dict[str, Any],
-                     sample: str) -> dict[str, Any]:  # fmt: skip
+                     sample: str, content_type: str = "text/csv") -> dict[str, Any]:  # fmt: skip
     return {
         "schema": PROFILE_SCHEMA,
         "model_sha256": model_sha256,
         "machine": machine,
         "sample": sample,
+        "content_type": content_type,  # what the payloads were: bytes_per_row and the knee are in its bytes
         "points": [asdict(p) for p in points],
         "summary": asdict(summary),
     }

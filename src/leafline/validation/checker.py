@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from leafline.serving.media import columnar_format
 from leafline.serving.records import blank_lines_are_records
 from leafline.transform.jsonpath import JsonPathError
 from leafline.transform.storage import InputObject, Storage
@@ -178,15 +179,21 @@ def check_file(
     info = expectations.info
     features = info.num_features if info is not None else None
     blanks = blank_lines_are_records(features, spec.content_type, not spec.input_filter.is_root)
+    columnar = columnar_format(spec.content_type)
+    names = info.feature_names if info is not None else None
+
+    def records(names: tuple[str, ...] | None) -> Iterator[bytes]:
+        return input_records(storage, obj.uri, spec.gzip_input, blanks, columnar, names)
+
     if output_uri is None:
         result.problem("outputs_present", None, f"{obj.uri} has no .out (expected {obj.relative_key}.out)")
-        result.input_records = sum(1 for _ in input_records(storage, obj.uri, spec.gzip_input, blanks))
+        result.input_records = sum(1 for _ in records(None))
         return result
     parser = OutputParser(spec, expectations)
     reservoir = Reservoir(spec.sample, obj.relative_key)
     numbers: list[int] = []
     rows: list[list[float]] = []
-    pairs = zip_longest(input_records(storage, obj.uri, spec.gzip_input, blanks), _outputs(storage, output_uri, spec))
+    pairs = zip_longest(records(names), _outputs(storage, output_uri, spec))
     for number, (record, line) in enumerate(pairs, start=1):
         result.input_records += record is not None
         result.output_records += line is not None
