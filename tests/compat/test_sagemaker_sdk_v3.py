@@ -64,10 +64,15 @@ def test_transformer_runs_a_real_job_and_waits_for_it(stack: Stack) -> None:
     from sagemaker.core.transformer import Transformer
 
     transformer = _transformer("compat/output/v3-transformer/")
-    # As by default: waits, polling every 5 s, and follows the job's logs.
     transformer.transform(
-        f"s3://{BUCKET}/{INPUT_PREFIX}", content_type="text/csv", split_type="Line", job_name="v3-transformer"
+        f"s3://{BUCKET}/{INPUT_PREFIX}",
+        content_type="text/csv",
+        split_type="Line",
+        job_name="v3-transformer",
+        wait=False,
     )
+    stack.wait_for_jobs()  # the SDK's wait sleeps 5 s between polls: let its first poll see the end
+    transformer.wait()  # as transform() waits by default: polls the job and follows its logs
 
     assert transformer.latest_transform_job.transform_job_status == "Completed"
     outputs = _outputs(stack, "compat/output/v3-transformer/")
