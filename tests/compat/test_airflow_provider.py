@@ -14,7 +14,7 @@ import pytest
 
 from leafline import samples
 from tests.compat.conftest import Stack
-from tests.local_aws.helpers import BUCKET
+from tests.local_aws.helpers import BUCKET, create_endpoint
 
 DAGS = Path(__file__).parent / "dags"
 IMAGE = "123456789012.dkr.ecr.sa-east-1.amazonaws.com/leafline:latest"
@@ -76,6 +76,21 @@ def test_operators_in_deferrable_mode_run_their_trigger(
     sagemaker.delete_endpoint(EndpointName="af-deferred")
 
 
+@pytest.mark.xfail(strict=True, reason="issue 18: UpdateEndpoint answers an HTML 500, pending fix-r18a")
+def test_the_endpoint_operator_redeploys_an_existing_endpoint(stack: Stack, dags: Any) -> None:
+    sagemaker = stack.client("sagemaker")
+    create_endpoint(sagemaker, "af-redeployed", stack.model_name)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="af-redeployed", WaiterConfig={"Delay": 1})
+    try:
+        states = run(dags, "provider_redeploy")
+
+        assert states == {"redeploy": "success"}
+        described = sagemaker.describe_endpoint(EndpointName="af-redeployed")
+        assert (described["EndpointConfigName"], described["EndpointStatus"]) == ("af-redeployed-2", "InService")
+    finally:
+        sagemaker.delete_endpoint(EndpointName="af-redeployed")
+
+
 @pytest.fixture(scope="module")
 def system_example(stack: Stack, dags: Any) -> dict[str, str]:
     """The system-test DAG run once; each task's state."""
@@ -109,9 +124,9 @@ def test_system_example_runs_a_real_transform_job_senses_it_and_tears_down(
     assert "compat-sagemaker-example" not in {b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 18: DeleteModelPackage answers an HTML 500 (the example's teardown), pending fix-r18a"
-)
+# The teardown calls DeleteModelPackage, then DeleteModelPackageGroup: moto implements neither.
+@pytest.mark.xfail(strict=True, reason="issue 18: DeleteModelPackage (pending fix-r18a) and DeleteModelPackageGroup "
+                   "(found here, in no branch's list yet) answer an HTML 500 in the example's teardown")  # fmt: skip
 def test_system_example_teardown_deletes_the_model_package_version_and_the_run_succeeds(
     stack: Stack, system_example: dict[str, str]
 ) -> None:

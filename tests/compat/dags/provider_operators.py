@@ -70,3 +70,11 @@ with DAG("provider_deferrable", schedule=None, params=PARAMS) as deferrable:
                     "Endpoint": {"EndpointName": "af-deferred", "EndpointConfigName": "af-deferred"}},
         ),
     )  # fmt: skip
+
+# Redeploying: CreateEndpoint on an existing endpoint is refused, and the operator updates it instead.
+with DAG("provider_redeploy", schedule=None) as redeploy:
+    SageMakerEndpointOperator(
+        task_id="redeploy", check_interval=CHECK_S,
+        config={"EndpointConfig": endpoint_config("af-redeployed-2", "scorer"),
+                "Endpoint": {"EndpointName": "af-redeployed", "EndpointConfigName": "af-redeployed-2"}},
+    )  # fmt: skip
