@@ -125,8 +125,8 @@ def test_system_example_runs_a_real_transform_job_senses_it_and_tears_down(
 
 
 # The teardown calls DeleteModelPackage, then DeleteModelPackageGroup: moto implements neither.
-@pytest.mark.xfail(strict=True, reason="issue 18: DeleteModelPackage (pending fix-r18a) and DeleteModelPackageGroup "
-                   "(found here, in no branch's list yet) answer an HTML 500 in the example's teardown")  # fmt: skip
+@pytest.mark.xfail(strict=True, reason="issue 18: DeleteModelPackage and DeleteModelPackageGroup answer an HTML 500 "
+                   "in the example's teardown, pending fix-r18a")  # fmt: skip
 def test_system_example_teardown_deletes_the_model_package_version_and_the_run_succeeds(
     stack: Stack, system_example: dict[str, str]
 ) -> None:
