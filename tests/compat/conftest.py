@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from leafline import samples
 from leafline.local_aws.server import LocalAws
+from tests.dags.conftest import airflow_db  # noqa: F401  (sets Airflow's test settings before Airflow is imported)
 from tests.local_aws.helpers import BUCKET, create_model, register_model
 
 INPUT_PREFIX = "compat/input/"
@@ -53,9 +54,11 @@ def stack(binary_model_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture(autouse=True)
 def _environment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test again, since tests/conftest.py clears the AWS_* variables before every test."""
+    """Each test again, since tests/conftest.py clears the AWS_* variables before every test; Airflow's
+    aws_default connection points at local AWS too."""
     for key, value in stack.aws.environment().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", stack.aws.airflow_connection())
 
 
 def transform_job(

@@ -167,6 +167,17 @@ def test_a_model_package_version_is_deleted(stack: Stack) -> None:
     assert listed == []
 
 
+# Found by this suite (the provider's system-test teardown calls it), not among the issue's list.
+@pytest.mark.xfail(strict=True, reason="issue 18 (found here): DeleteModelPackageGroup answers an HTML 500 (moto "
+                   "lacks it), pending fix-r18a")  # fmt: skip
+def test_a_model_package_group_is_deleted(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker", **NO_RETRY)
+    sagemaker.create_model_package_group(ModelPackageGroupName="emptied-group")
+    sagemaker.delete_model_package_group(ModelPackageGroupName="emptied-group")
+    listed = sagemaker.list_model_package_groups(NameContains="emptied-group")["ModelPackageGroupSummaryList"]
+    assert listed == []
+
+
 def test_list_endpoint_configs_and_model_package_groups_page(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker")
     variant = {"VariantName": "main", "ModelName": stack.model_name, "InitialInstanceCount": 1,
