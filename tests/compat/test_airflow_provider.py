@@ -76,7 +76,6 @@ def test_operators_in_deferrable_mode_run_their_trigger(
     sagemaker.delete_endpoint(EndpointName="af-deferred")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: UpdateEndpoint answers an HTML 500, pending fix-r18a")
 def test_the_endpoint_operator_redeploys_an_existing_endpoint(stack: Stack, dags: Any) -> None:
     sagemaker = stack.client("sagemaker")
     create_endpoint(sagemaker, "af-redeployed", stack.model_name)
@@ -124,9 +123,7 @@ def test_system_example_runs_a_real_transform_job_senses_it_and_tears_down(
     assert "compat-sagemaker-example" not in {b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]}
 
 
-# The teardown calls DeleteModelPackage, then DeleteModelPackageGroup: moto implements neither.
-@pytest.mark.xfail(strict=True, reason="issue 18: DeleteModelPackage and DeleteModelPackageGroup answer an HTML 500 "
-                   "in the example's teardown, pending fix-r18a")  # fmt: skip
+# The teardown calls DeleteModelPackage, then DeleteModelPackageGroup (local AWS answers both; moto has neither).
 def test_system_example_teardown_deletes_the_model_package_version_and_the_run_succeeds(
     stack: Stack, system_example: dict[str, str]
 ) -> None:

@@ -168,8 +168,6 @@ def test_a_model_package_version_is_deleted(stack: Stack) -> None:
 
 
 # Found by this suite (the provider's system-test teardown calls it), not among the issue's list.
-@pytest.mark.xfail(strict=True, reason="issue 18 (found here): DeleteModelPackageGroup answers an HTML 500 (moto "
-                   "lacks it), pending fix-r18a")  # fmt: skip
 def test_a_model_package_group_is_deleted(stack: Stack) -> None:
     sagemaker = stack.client("sagemaker", **NO_RETRY)
     sagemaker.create_model_package_group(ModelPackageGroupName="emptied-group")

@@ -10,20 +10,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from leafline import samples
 from tests.compat.conftest import INPUT_PREFIX, Stack
 from tests.local_aws.helpers import BUCKET, ROLE
 
-# The resource classes parse every Describe answer into pydantic shapes; moto's `"VpcConfig": {}` (and its
-# like) fails them after the resource was created (test_boto3_clients.py states AWS's side of it).
-EMPTY_STRUCTURES = "issue 18: Describe answers carry empty structures SDK v3's shapes refuse, pending fix-r18a"
 POLL_S = 1  # the SDK polls every 5 s by default; a local job ends in about 3
-
-
-def _refused_shape(where: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=ValidationError, reason=f"{EMPTY_STRUCTURES} ({where})")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,7 +76,6 @@ def test_transformer_runs_a_real_job_and_waits_for_it(stack: Stack) -> None:
         "scorer", "MultiRecord", f"s3://{BUCKET}/compat/output/v3-transformer/", "ml.m5.large")  # fmt: skip
 
 
-@_refused_shape("Model.get, to name the job after the model")
 def test_transformer_names_its_job_after_the_model(stack: Stack) -> None:
     transformer = _transformer("compat/output/v3-named/")
     transformer.transform(f"s3://{BUCKET}/{INPUT_PREFIX}", content_type="text/csv", split_type="Line", wait=False)
@@ -141,7 +132,6 @@ def test_transform_job_resource_wait_raises_the_failure_reason(stack: Stack) -> 
     assert job.transform_job_status == "Failed"
 
 
-@_refused_shape("DescribeModel: VpcConfig")
 def test_model_resource_creates_gets_and_deletes(stack: Stack) -> None:
     from sagemaker.core.resources import Model
     from sagemaker.core.shapes import ContainerDefinition
@@ -157,7 +147,6 @@ def test_model_resource_creates_gets_and_deletes(stack: Stack) -> None:
         Model.get("v3-model", **where)
 
 
-@_refused_shape("DescribeEndpointConfig: DataCaptureConfig")
 def test_endpoint_config_resource_creates_gets_and_deletes(stack: Stack) -> None:
     from sagemaker.core.resources import EndpointConfig
     from sagemaker.core.shapes import ProductionVariant
@@ -173,7 +162,6 @@ def test_endpoint_config_resource_creates_gets_and_deletes(stack: Stack) -> None
         EndpointConfig.get("v3-config", **where)
 
 
-@_refused_shape("DescribeEndpoint: DataCaptureConfig")
 def test_endpoint_resource_serves_refreshes_and_deletes(stack: Stack) -> None:
     from sagemaker.core.resources import Endpoint
 
