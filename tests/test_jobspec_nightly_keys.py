@@ -73,6 +73,10 @@ def test_the_spec_carries_its_own_schedule_owner_tags_alerts_and_timeouts(spec_f
         ({"alert_topic_arn": "arn:aws:sqs:sa-east-1:123456789012:q"}, "alert_topic_arn 'arn:aws:sqs:sa-east-1"),
         ({"deadline": "25:00"}, "deadline '25:00': expected local time HH:MM (00:00..23:59)"),
         ({"deadline": "6:30"}, "deadline '6:30': expected local time HH:MM"),
+        (
+            {"deadline": "06:30", "schedule": "0 */4 * * *"},
+            "deadline '06:30': counts from the run's time of day, and schedule '0 */4 * * *' has none",
+        ),
         ({"transform_timeout_s": 0}, "transform_timeout_s = 0: must be an integer in 1..604800"),
         (
             {"transform_timeout_s": 7200, "run_timeout_s": 3600},
