@@ -20,6 +20,7 @@ SDK, no numpy): tests check the import graph.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -80,7 +81,7 @@ def _alerting(spec: JobSpec, dag_id: str) -> dict[str, Any]:
         found["deadline"] = DeadlineAlert(
             # A scheduled run's logical date is its cron time: the deadline is that much later.
             reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
-            interval=pendulum.duration(seconds=after),
+            interval=timedelta(seconds=after),  # a plain timedelta: the serializer refuses pendulum types
             callback=SyncCallback(deadline_missed, kwargs=kwargs),
         )
     return found
