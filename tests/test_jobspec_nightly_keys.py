@@ -123,3 +123,23 @@ def test_a_bad_deployment_default_names_the_variable(env: dict[str, str], messag
         DagSettings.from_env(env)
 
     assert message in str(caught.value)
+
+
+def _every_key() -> list[str]:
+    from dataclasses import fields
+
+    from leafline.jobspec import JobSpec, TransformSettings
+
+    top = [f.name for f in fields(JobSpec) if f.name != "transform"]
+    return top + [f"transform.{f.name}" for f in fields(TransformSettings)]
+
+
+@pytest.mark.parametrize("key", _every_key())
+@pytest.mark.parametrize("value", [None, "text", 7, 1.5, True, ["a", 1], {"k": [1]}], ids=repr)
+def test_any_value_of_any_key_is_either_taken_or_refused_naming_the_key_never_a_type_error(
+    spec_file: Path, key: str, value: Any
+) -> None:
+    try:
+        load_spec(spec_file, {key: value})
+    except SpecError as exc:
+        assert str(exc).startswith(f"spec {spec_file}: ") and key.rsplit(".", maxsplit=1)[-1] in str(exc)
