@@ -9,28 +9,34 @@ fails or renames on an existing job, so those two steps use its hook instead; it
 would import boto3 and botocore whenever this file is parsed (about a second each time), so the wait is
 leafline's own small sensor, which loads the hook only when it looks.
 
+One DAG per project: LEAFLINE_SPEC gives one DAG, `nightly_scoring`; LEAFLINE_SPECS_DIR, a folder of specs,
+gives one `nightly_scoring__{project_id}` per spec, each with its spec's schedule, timezone, owner, tags,
+retries, timeouts and alerts. A spec that does not validate (or repeats a project id) is reported as this
+file's import error, naming the file and the key, while the other projects' DAGs still load.
+
 This file imports only Airflow's Task SDK and leafline's light modules (no boto3 or botocore, no SageMaker
 SDK, no numpy): tests check the import graph.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, BaseSensorOperator, Param, chain, get_current_context, task
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from leafline.alerts import SnsAlerts, deadline_missed
 from leafline.dag_settings import DagSettings
 from leafline.instance_types import INSTANCE_TYPES
-from leafline.jobspec import load_spec
+from leafline.jobspec import JobSpec, SpecError
+from leafline.schedule_checks import deadline_after_s
+from leafline.spec_folder import Project, load_projects
 
 SETTINGS = DagSettings.from_env()
-SPEC = load_spec(SETTINGS.spec_path, defaults=SETTINGS.spec_defaults)
-# An x- scheme: Airflow normalizes an s3:// asset URI with the amazon provider's handler, and finding it
-# imports every provider's asset handlers, boto3 among them (seconds on each parse); x- URIs it leaves as
-# they are. Consumers find the asset by its name.
-SCORES = Asset(name=f"leafline-scores-{SPEC.project_id}", uri=f"x-leafline://{SPEC.bucket}/{SPEC.project_id}/scores")
 
 
 class TransformJobSensor(BaseSensorOperator):
@@ -49,96 +55,152 @@ class TransformJobSensor(BaseSensorOperator):
         return dag_tasks.transform_done(SETTINGS, self.job_name)
 
 
+class InvalidSpecs(DAG):
+    """Stands for the specs that did not load: Airflow validates every DAG a file defines and records a
+    failure as that file's import error, while it still loads the file's other DAGs."""
+
+    def validate(self) -> None:
+        raise SpecError(self.description or "invalid specs")
+
+
 def _optional(kind: str, description: str, **bounds: Any) -> Param:
     return Param(None, type=["null", kind], description=description, **bounds)
 
 
-with DAG(
-    dag_id="nightly_scoring",
-    description="Nightly LightGBM batch scoring on SageMaker (leafline)",
-    # Runs at the spec's cron time in the spec's timezone; the run's date is that night's date.
-    schedule=CronTriggerTimetable(SPEC.schedule, timezone=SPEC.timezone),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SPEC.timezone),
-    catchup=SETTINGS.catchup,
-    max_active_runs=1,
-    dagrun_timeout=pendulum.duration(seconds=SPEC.run_timeout_s),
-    tags=["leafline", "sagemaker", "scoring", *SPEC.dag_tags],
-    default_args={
-        "owner": SPEC.owner,
-        "retries": SPEC.retries,
-        "retry_delay": pendulum.duration(seconds=SPEC.retry_delay_s),
-    },
-    params={
-        "project_id": Param(
-            SPEC.project_id,
-            type="string",
-            pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
-            description="project: names the model package group",
-        ),
-        "experiment_id": Param(
-            SPEC.experiment_id,
-            type="string",
-            minLength=1,
-            maxLength=63,
-            description="experiment registered when no version is Approved",
-        ),
-        "model_version": _optional("integer", "model package version to score (empty: the newest Approved)", minimum=1),
-        "input_prefix": _optional(
-            "string", "input prefix (s3://...; {run_date} allowed; empty: the layout's)", pattern="^s3://"
-        ),
-        "run_date": _optional("string", "the data's date, YYYY-MM-DD (empty: the run's logical date)", format="date"),
-        "instance_type": Param(SPEC.instance_type, type="string", enum=sorted(INSTANCE_TYPES)),
-        "instance_count": Param(SPEC.instance_count, type="integer", minimum=1, maximum=100),
-        "max_concurrent_transforms": _optional("integer", "override the tuned value", minimum=1, maximum=100),
-        "max_payload_mb": _optional("integer", "override the tuned value (MB)", minimum=1, maximum=100),
-        "threshold": _optional("number", "label scores at this probability (binary models)", minimum=0, maximum=1),
-        "register_if_missing": Param(
-            SPEC.auto_approve,
-            type="boolean",
-            description="register the experiment's package if none is Approved",
-        ),
-    },
-) as dag:
+def _alerting(spec: JobSpec, dag_id: str) -> dict[str, Any]:
+    """The DAG's alert callbacks and deadline, when the spec names a topic."""
+    if spec.alert_topic_arn is None:
+        return {}
+    alerts = SnsAlerts(spec.alert_topic_arn, SETTINGS.aws_conn_id, spec.region, spec.project_id)
+    found: dict[str, Any] = {"task_callback": alerts.task_failed, "on_failure_callback": alerts.run_failed}
+    if spec.deadline is not None:
+        after = deadline_after_s(spec.schedule, spec.deadline)
+        assert after is not None  # the spec's validation refuses a deadline without a time of day
+        kwargs = {"topic_arn": spec.alert_topic_arn, "aws_conn_id": SETTINGS.aws_conn_id, "region": spec.region,
+                  "project_id": spec.project_id, "deadline": spec.deadline, "timezone": spec.timezone}  # fmt: skip
+        found["deadline"] = DeadlineAlert(
+            # A scheduled run's logical date is its cron time: the deadline is that much later.
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+            interval=timedelta(seconds=after),  # a plain timedelta: the serializer refuses pendulum types
+            callback=SyncCallback(deadline_missed, kwargs=kwargs),
+        )
+    return found
 
-    @task
-    def plan() -> dict[str, Any]:
-        from leafline import dag_tasks
 
-        return dag_tasks.plan(get_current_context(), SETTINGS, SPEC)
-
-    @task
-    def create_model(run_plan: dict[str, Any]) -> dict[str, Any]:
-        from leafline import dag_tasks
-
-        return dag_tasks.create_model(SETTINGS, run_plan)
-
-    @task
-    def submit_transform(run_plan: dict[str, Any]) -> dict[str, Any]:
-        from leafline import dag_tasks
-
-        return dag_tasks.submit_transform(SETTINGS, run_plan)
-
-    wait_for_transform = TransformJobSensor(
-        task_id="wait_for_transform",
-        job_name="{{ ti.xcom_pull(task_ids='submit_transform')['TransformJobName'] }}",
-        mode="reschedule",
-        poke_interval=SETTINGS.poke_interval_s,
-        timeout=SPEC.transform_timeout_s,
+def nightly_dag(project: Project) -> DAG:
+    spec = project.spec
+    # An x- scheme: Airflow normalizes an s3:// asset URI with the amazon provider's handler, and finding it
+    # imports every provider's asset handlers, boto3 among them (seconds on each parse); x- URIs it leaves as
+    # they are. Consumers find the asset by its name.
+    scores = Asset(
+        name=f"leafline-scores-{spec.project_id}", uri=f"x-leafline://{spec.bucket}/{spec.project_id}/scores"
     )
+    alerting = _alerting(spec, project.dag_id)
+    default_args: dict[str, Any] = {
+        "owner": spec.owner,
+        "retries": spec.retries,
+        "retry_delay": pendulum.duration(seconds=spec.retry_delay_s),
+    }
+    if "task_callback" in alerting:
+        default_args["on_failure_callback"] = alerting["task_callback"]
+    extra: dict[str, Any] = {k: alerting[k] for k in ("on_failure_callback", "deadline") if k in alerting}
+    with DAG(
+        dag_id=project.dag_id,
+        description=f"Nightly LightGBM batch scoring on SageMaker (leafline): {spec.project_id}, spec {project.path}",
+        # Runs at the spec's cron time in the spec's timezone; the run's date is that night's date.
+        schedule=CronTriggerTimetable(spec.schedule, timezone=spec.timezone),
+        start_date=pendulum.datetime(2026, 1, 1, tz=spec.timezone),
+        catchup=SETTINGS.catchup,
+        max_active_runs=1,
+        dagrun_timeout=pendulum.duration(seconds=spec.run_timeout_s),
+        tags=["leafline", "sagemaker", "scoring", *spec.dag_tags],
+        default_args=default_args,
+        params={
+            "project_id": Param(
+                spec.project_id,
+                type="string",
+                pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+                description="project: names the model package group",
+            ),
+            "experiment_id": Param(
+                spec.experiment_id,
+                type="string",
+                minLength=1,
+                maxLength=63,
+                description="experiment registered when no version is Approved",
+            ),
+            "model_version": _optional(
+                "integer", "model package version to score (empty: the newest Approved)", minimum=1
+            ),
+            "input_prefix": _optional(
+                "string", "input prefix (s3://...; {run_date} allowed; empty: the layout's)", pattern="^s3://"
+            ),
+            "run_date": _optional(
+                "string", "the data's date, YYYY-MM-DD (empty: the run's logical date)", format="date"
+            ),
+            "instance_type": Param(spec.instance_type, type="string", enum=sorted(INSTANCE_TYPES)),
+            "instance_count": Param(spec.instance_count, type="integer", minimum=1, maximum=100),
+            "max_concurrent_transforms": _optional("integer", "override the tuned value", minimum=1, maximum=100),
+            "max_payload_mb": _optional("integer", "override the tuned value (MB)", minimum=1, maximum=100),
+            "threshold": _optional("number", "label scores at this probability (binary models)", minimum=0, maximum=1),
+            "register_if_missing": Param(
+                spec.auto_approve,
+                type="boolean",
+                description="register the experiment's package if none is Approved",
+            ),
+        },
+        **extra,
+    ) as dag:
 
-    @task(outlets=[SCORES])
-    def validate(run_plan: dict[str, Any]) -> dict[str, Any]:
-        from leafline import dag_tasks
+        @task
+        def plan() -> dict[str, Any]:
+            from leafline import dag_tasks
 
-        return dag_tasks.validate(get_current_context(), SETTINGS, run_plan, SCORES)
+            return dag_tasks.plan(get_current_context(), SETTINGS, spec)
 
-    @task(trigger_rule="all_done")  # failed runs are recorded too (the task then fails, so the run does)
-    def record(run_plan: dict[str, Any]) -> dict[str, Any]:
-        from leafline import dag_tasks
+        @task
+        def create_model(run_plan: dict[str, Any]) -> dict[str, Any]:
+            from leafline import dag_tasks
 
-        return dag_tasks.record(get_current_context(), SETTINGS, run_plan)
+            return dag_tasks.create_model(SETTINGS, run_plan)
 
-    run_plan = plan()
-    submitted = submit_transform(run_plan)
-    checked = validate(run_plan)
-    chain(run_plan, create_model(run_plan), submitted, wait_for_transform, checked, record(run_plan))
+        @task
+        def submit_transform(run_plan: dict[str, Any]) -> dict[str, Any]:
+            from leafline import dag_tasks
+
+            return dag_tasks.submit_transform(SETTINGS, run_plan)
+
+        wait_for_transform = TransformJobSensor(
+            task_id="wait_for_transform",
+            job_name="{{ ti.xcom_pull(task_ids='submit_transform')['TransformJobName'] }}",
+            mode="reschedule",
+            poke_interval=SETTINGS.poke_interval_s,
+            timeout=spec.transform_timeout_s,
+        )
+
+        @task(outlets=[scores])
+        def validate(run_plan: dict[str, Any]) -> dict[str, Any]:
+            from leafline import dag_tasks
+
+            return dag_tasks.validate(get_current_context(), SETTINGS, run_plan, scores)
+
+        @task(trigger_rule="all_done")  # failed runs are recorded too (the task then fails, so the run does)
+        def record(run_plan: dict[str, Any]) -> dict[str, Any]:
+            from leafline import dag_tasks
+
+            return dag_tasks.record(get_current_context(), SETTINGS, run_plan)
+
+        run_plan = plan()
+        submitted = submit_transform(run_plan)
+        checked = validate(run_plan)
+        chain(run_plan, create_model(run_plan), submitted, wait_for_transform, checked, record(run_plan))
+    return dag
+
+
+PROJECTS = load_projects(SETTINGS)
+for _project in PROJECTS.projects:
+    globals()[_project.dag_id] = nightly_dag(_project)
+if PROJECTS.errors:
+    invalid_specs = InvalidSpecs(
+        dag_id="nightly_scoring__invalid_specs", schedule=None, description="\n".join(PROJECTS.errors)
+    )

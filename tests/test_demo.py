@@ -44,19 +44,24 @@ def test_the_demo_runs_the_night_and_runs_again(demo_runs: tuple[Path, str, str]
     assert sum(len(p.read_bytes().splitlines()) for p in outputs) == 6000
     assert json.loads(_local(first, "validation report").read_text())["passed"] is True
 
-    assert "0 uploaded, 3 already there" in second and "reusing the stored profile" in second
+    # Two projects in one night, each its own DAG from the folder of specs, each with its own record.
+    assert "nightly_scoring__leafline-demo, nightly_scoring__leafline-demo-upsell" in first
+    assert first.count("the DAG run succeeded") == 2
+    assert re.search(r"also scored +leafline-demo-upsell: 1,500 rows in [\d.]+ s, succeeded", first)
+
+    assert second.count("0 uploaded, 3 already there") == 2 and "reusing the stored profile" in second
     assert "leafline-demo/1 (Approved)" in second
     runs = sorted(_local(second, "run record").parent.glob("*.json"))
     assert len(runs) == 2 and {json.loads(p.read_text())["model_package"]["version"] for p in runs} == {1}
     journal = (tmp_path / "local-aws" / "sagemaker-journal.jsonl").read_text().splitlines()
-    assert sum(json.loads(line)["action"] == "CreateModelPackage" for line in journal) == 1
+    assert sum(json.loads(line)["action"] == "CreateModelPackage" for line in journal) == 2  # one per project
 
 
 def test_the_dashboard_command_the_summary_ends_with_shows_the_runs(
     demo_runs: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     workdir, _, second = demo_runs
-    line = second.rpartition("See every run in the browser: ")[2].splitlines()[0]
+    line = second.rpartition("See every project's runs in the browser: ")[2].splitlines()[0]
     printed = shlex.split(line)
     monkeypatch.chdir(workdir.parent)  # where `make demo` ran, as the command is meant to be run
 
@@ -65,6 +70,15 @@ def test_the_dashboard_command_the_summary_ends_with_shows_the_runs(
     table = client.get("/")
     run_ids = [row["run_id"] for row in client.get("/api/runs").json()["runs"]]
 
-    assert line == ".venv/bin/leafline dashboard --runs demo-output/local-aws/s3/leafline-demo/leafline-demo/runs"
-    assert table.status_code == 200 and "2 run(s) recorded" in table.text and len(set(run_ids)) == 2
-    assert all(client.get(f"/runs/{run_id}").status_code == 200 for run_id in run_ids)
+    assert line == (
+        ".venv/bin/leafline dashboard --runs demo-output/local-aws/s3/leafline-demo/leafline-demo/runs"
+        " --runs demo-output/local-aws/s3/leafline-demo/leafline-demo-upsell/runs"
+    )
+    runs = client.get("/api/runs").json()["runs"]
+    assert table.status_code == 200 and "4 run(s) recorded" in table.text and len(set(run_ids)) == 4
+    assert sorted(run["project"] for run in runs) == ["leafline-demo"] * 2 + ["leafline-demo-upsell"] * 2
+    for run in runs:
+        assert client.get(f"/runs/{run['run_id']}", params={"project": run["project"]}).status_code == 200
+
+    default, _ = dashboard_app(build_parser().parse_args(["dashboard"]))  # no --runs: make demo's projects
+    assert "4 run(s) recorded" in TestClient(default).get("/").text

@@ -73,6 +73,10 @@ def test_the_spec_carries_its_own_schedule_owner_tags_alerts_and_timeouts(spec_f
         ({"alert_topic_arn": "arn:aws:sqs:sa-east-1:123456789012:q"}, "alert_topic_arn 'arn:aws:sqs:sa-east-1"),
         ({"deadline": "25:00"}, "deadline '25:00': expected local time HH:MM (00:00..23:59)"),
         ({"deadline": "6:30"}, "deadline '6:30': expected local time HH:MM"),
+        (
+            {"deadline": "06:30", "schedule": "0 */4 * * *"},
+            "deadline '06:30': counts from the run's time of day, and schedule '0 */4 * * *' has none",
+        ),
         ({"transform_timeout_s": 0}, "transform_timeout_s = 0: must be an integer in 1..604800"),
         (
             {"transform_timeout_s": 7200, "run_timeout_s": 3600},
@@ -119,3 +123,23 @@ def test_a_bad_deployment_default_names_the_variable(env: dict[str, str], messag
         DagSettings.from_env(env)
 
     assert message in str(caught.value)
+
+
+def _every_key() -> list[str]:
+    from dataclasses import fields
+
+    from leafline.jobspec import JobSpec, TransformSettings
+
+    top = [f.name for f in fields(JobSpec) if f.name != "transform"]
+    return top + [f"transform.{f.name}" for f in fields(TransformSettings)]
+
+
+@pytest.mark.parametrize("key", _every_key())
+@pytest.mark.parametrize("value", [None, "text", 7, 1.5, True, ["a", 1], {"k": [1]}], ids=repr)
+def test_any_value_of_any_key_is_either_taken_or_refused_naming_the_key_never_a_type_error(
+    spec_file: Path, key: str, value: Any
+) -> None:
+    try:
+        load_spec(spec_file, {key: value})
+    except SpecError as exc:
+        assert str(exc).startswith(f"spec {spec_file}: ") and key.rsplit(".", maxsplit=1)[-1] in str(exc)

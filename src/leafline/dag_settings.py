@@ -55,6 +55,22 @@ class DagSettings:
         )
 
 
+def dag_spec(environ: Mapping[str, str] | None = None) -> Path:
+    """The one spec the DAG reads, for commands that default to it (`leafline pipeline definition`): the
+    folder's only spec when LEAFLINE_SPECS_DIR is set, else LEAFLINE_SPEC, else the package's DEFAULT_SPEC."""
+    env = os.environ if environ is None else environ
+    if not env.get("LEAFLINE_SPECS_DIR"):
+        return Path(env.get("LEAFLINE_SPEC") or DEFAULT_SPEC)
+    from leafline.spec_folder import spec_files
+
+    folder = env["LEAFLINE_SPECS_DIR"]
+    files = spec_files(Path(folder))
+    if len(files) > 1:
+        names = ", ".join(f.name for f in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise SpecError(f"LEAFLINE_SPECS_DIR={folder!r} holds {len(files)} specs ({names}): name one with --spec FILE")
+    return files[0]
+
+
 def _spec_defaults(env: Mapping[str, str]) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for key, name, problem in (

@@ -20,7 +20,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from leafline.errors import UsageError
 from leafline.instance_types import INSTANCE_TYPES
-from leafline.schedule_checks import cron_problem, local_time_problem, timezone_problem
+from leafline.schedule_checks import cron_problem, deadline_after_s, local_time_problem, timezone_problem
 
 MAX_NAME = 63
 # The nightly DAG's default spec, shipped inside the package (the local demo's settings): what the DAG reads
@@ -260,6 +260,11 @@ def validate_nightly(spec: JobSpec) -> None:
         reason = local_time_problem(spec.deadline)
         if reason:
             raise SpecError(f"deadline {spec.deadline!r}: {reason}")
+        if deadline_after_s(spec.schedule, spec.deadline) is None:
+            raise SpecError(
+                f"deadline {spec.deadline!r}: counts from the run's time of day, and schedule {spec.schedule!r} "
+                "has none (its minute and hour must be plain numbers)"
+            )
     _check_int("transform_timeout_s", spec.transform_timeout_s, 1, WEEK_S)
     _check_int("run_timeout_s", spec.run_timeout_s, 1, WEEK_S)
     if spec.transform_timeout_s > spec.run_timeout_s:

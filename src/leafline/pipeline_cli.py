@@ -20,13 +20,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from leafline.dag_settings import dag_spec
 from leafline.errors import UsageError
-from leafline.jobspec import DEFAULT_SPEC, JobSpec, parse_overrides
+from leafline.jobspec import JobSpec, parse_overrides
 from leafline.model_cli import add_spec_arguments, spec_from_args
 from leafline.packaging import PackageInfo
 from leafline.pipeline_plan import PipelinePlan, pipeline_name, plan_pipeline
 from leafline.schedule_cli import add_schedule_parser, run_schedule
 
+DAG_SPEC_HELP = "the DAG's: $LEAFLINE_SPECS_DIR's only spec, else $LEAFLINE_SPEC, else the shipped one"
 DEFAULT_PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "nightly_scoring_pipeline.py"
 
 
@@ -70,7 +72,7 @@ def add_parsers(commands: Any) -> None:
     schedule = add_schedule_parser(actions)
     add_spec_arguments(schedule)
     for parser in (definition, upsert, start):
-        add_spec_arguments(parser, default_help="the DAG's default spec" if parser is definition else None)
+        add_spec_arguments(parser, default_help=DAG_SPEC_HELP if parser is definition else None)
         parser.add_argument("--pipeline-file", type=Path, default=None,
                             help="the pipeline module (default: $LEAFLINE_PIPELINE_FILE or the repository's "
                             "pipelines/nightly_scoring_pipeline.py)")  # fmt: skip
@@ -78,7 +80,7 @@ def add_parsers(commands: Any) -> None:
 
 def run_pipeline_command(args: argparse.Namespace) -> int:
     # An offline definition may default to the DAG's spec; what reaches AWS (upsert, start) names its own.
-    spec = spec_from_args(args, DEFAULT_SPEC if args.action == "definition" else None)
+    spec = spec_from_args(args, dag_spec() if args.action == "definition" and args.spec is None else None)
     if args.action == "start":
         return _start(args, spec)
     if args.action == "schedule":

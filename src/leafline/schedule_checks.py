@@ -59,3 +59,15 @@ def timezone_problem(name: str) -> str | None:
 
 def local_time_problem(text: str) -> str | None:
     return None if _LOCAL_TIME.match(text) else "expected local time HH:MM (00:00..23:59)"
+
+
+def deadline_after_s(schedule: str, deadline: str) -> int | None:
+    """Seconds from a run's scheduled time to the next `deadline` (local HH:MM) after it; None when the
+    schedule has no single time of day (its minute and hour are not plain numbers) to count from. A deadline
+    equal to the schedule's time is the next day's."""
+    minute, hour = schedule.split()[:2]
+    if not (minute.isdigit() and hour.isdigit()):
+        return None
+    start = int(hour) * 60 + int(minute)
+    end = int(deadline[:2]) * 60 + int(deadline[3:])
+    return ((end - start) % (24 * 60) or 24 * 60) * 60

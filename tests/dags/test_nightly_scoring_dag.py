@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from leafline.jobspec import DEFAULT_SPEC
 from tests.dags.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "nightly_scoring.py"
@@ -20,11 +23,13 @@ NEVER = ("boto3", "botocore", "aiobotocore", "sagemaker", "numpy", "pandas", "py
 HEAVY_LEAFLINE = ("leafline.validation", "leafline.serving.scoring", "leafline.orchestration", "leafline.dag_tasks")
 
 # The baseline is a trivial DAG with the same Airflow features (cron, Params, @task, an Asset, a sensor in
-# reschedule mode): what any such DAG costs. What nightly_scoring loads beyond it is leafline's share.
+# reschedule mode, a deadline alert): what any such DAG costs. What nightly_scoring loads beyond it is leafline's share.
 _IMPORT_GRAPH = """
 import json, sys, runpy
 import pendulum
 from airflow.sdk import DAG, Asset, BaseSensorOperator, Param, chain, get_current_context, task
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.timetables.trigger import CronTriggerTimetable
 class Wait(BaseSensorOperator):
     def poke(self, context):
@@ -38,16 +43,40 @@ with DAG(dag_id="baseline", schedule=CronTriggerTimetable("0 2 * * *", timezone=
     chain(one(), Wait(task_id="w", mode="reschedule"))
 before = set(sys.modules)
 runpy.run_path(sys.argv[1])
-print(json.dumps({"new": sorted(set(sys.modules) - before), "all": sorted(sys.modules)}))
+print(json.dumps({"new": sorted(set(sys.modules) - before), "all": sorted(sys.modules), "dags": dags}))
 """
+_RUN_AND_COUNT = (
+    "from airflow.sdk import DAG as _D; _g = runpy.run_path(sys.argv[1]); "
+    "dags = sum(type(v) is _D for v in _g.values())"
+)
 
 
-def test_parsing_the_dag_loads_no_aws_sdk_and_only_leaflines_light_modules() -> None:
+def _specs_folder(folder: Path, count: int) -> Path:
+    """`count` specs as teams write them: each its own project, schedule, owner, alert topic and deadline."""
+    folder.mkdir()
+    base = DEFAULT_SPEC.read_text()
+    for n in range(count):
+        text = base.replace('project_id = "leafline-demo"', f'project_id = "project-{n:02d}"')
+        topic = f"arn:aws:sns:sa-east-1:123456789012:alerts-{n}"
+        extra = (f'schedule = "{n % 60} 2 * * *"\nowner = "team-{n % 7}"\ndag_tags = ["t{n % 5}"]\n'
+                 f'alert_topic_arn = "{topic}"\ndeadline = "06:00"\n')  # fmt: skip
+        (folder / f"project-{n:02d}.toml").write_text(extra + text)
+    return folder
+
+
+@pytest.mark.parametrize("specs", [0, 50], ids=["LEAFLINE_SPEC", "folder_of_50_specs"])
+def test_parsing_the_dag_loads_no_aws_sdk_and_only_leaflines_light_modules(specs: int, tmp_path: Path) -> None:
     """In a fresh interpreter: the DAG processor parses this file every few seconds, so what it imports is paid
-    on every parse (boto3 and botocore alone cost about a second)."""
-    done = subprocess.run([sys.executable, "-c", _IMPORT_GRAPH, str(DAG_FILE)], capture_output=True, text=True,
-                          check=True)  # fmt: skip
+    on every parse (boto3 and botocore alone cost about a second). A folder of 50 specs, each with alerts and a
+    deadline, costs 50 small files read and 50 DAGs built: no SDK or AWS client more than one spec."""
+    env = dict(os.environ)
+    if specs:
+        env["LEAFLINE_SPECS_DIR"] = str(_specs_folder(tmp_path / "specs", specs))
+    code = _IMPORT_GRAPH.replace("runpy.run_path(sys.argv[1])", _RUN_AND_COUNT)
+    done = subprocess.run([sys.executable, "-c", code, str(DAG_FILE)], capture_output=True, text=True, check=True,
+                          env=env)  # fmt: skip
     graph = json.loads(done.stdout.strip().splitlines()[-1])
+    assert graph["dags"] == max(specs, 1)  # every spec became a DAG, none hidden
     loaded = sorted({m.split(".")[0] for m in graph["all"]} & set(NEVER))
     assert loaded == []  # after parsing, not merely beyond the baseline: no client can have been created either
     assert [m for m in graph["new"] if m.startswith(HEAVY_LEAFLINE)] == []  # task bodies load at run time only

@@ -138,3 +138,58 @@ def test_the_spec_decides_the_pipeline_name_and_layout() -> None:
     source = plan.transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
     assert source == "s3://in/{Parameters.RunDate}/"
     assert plan.parameter("ArtifactSha256").default is None  # no package: each execution must give it
+
+
+def _definition_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, object]:
+    for key in ("LEAFLINE_SPEC", "LEAFLINE_SPECS_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    output = tmp_path / "definition.json"
+    with mock_aws():
+        assert main(["pipeline", "definition", "--output", str(output)]) == 0
+    definition: dict[str, object] = json.loads(output.read_text())
+    return definition
+
+
+def _project_spec(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(SPEC.read_text().replace('project_id = "leafline-demo"', f'project_id = "{name}"'))
+    return path
+
+
+def test_definition_defaults_to_the_spec_the_dag_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    churn = _project_spec(tmp_path, "churn")
+    assert "churn" in json.dumps(_definition_of(tmp_path, monkeypatch, LEAFLINE_SPEC=str(churn)))
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    _project_spec(folder, "fraud")
+    # A folder of one spec: the DAG's only project. (LEAFLINE_SPECS_DIR wins over LEAFLINE_SPEC, as in the DAG.)
+    text = json.dumps(_definition_of(tmp_path, monkeypatch, LEAFLINE_SPECS_DIR=str(folder), LEAFLINE_SPEC=str(churn)))
+    assert "fraud" in text and "churn" not in text
+
+
+def test_definition_with_a_folder_of_several_specs_asks_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    _project_spec(folder, "churn")
+    _project_spec(folder, "fraud")
+    monkeypatch.setenv("LEAFLINE_SPECS_DIR", str(folder))
+
+    assert main(["pipeline", "definition"]) == 2
+    err = capsys.readouterr().err
+    assert f"LEAFLINE_SPECS_DIR='{folder}' holds 2 specs (churn.toml, fraud.toml): name one with --spec FILE" in err
+
+
+def test_a_bad_spec_value_is_refused_naming_the_key_and_the_file_not_a_type_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.read_text().replace("instance_count = 1", "instance_count = [1]"))
+
+    assert main(["pipeline", "definition", "--spec", str(spec), "--set", "transform.max_payload_mb={}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"leafline pipeline: error: spec {spec}: instance_count = [1]: expected an integer\n"

@@ -2,8 +2,9 @@
 
 Airflow applies no authentication to a plugin's FastAPI app, so each route depends on Airflow's
 `requires_authenticated()`: a valid Airflow JWT from the UI's session cookie or an `Authorization: Bearer`
-header, else 401 (403 for a forged token). The runs index is the nightly DAG's (LEAFLINE_SPEC's bucket and
-project), read through the DAG's AWS connection; LEAFLINE_RUNS_URI points it elsewhere (a folder too).
+header, else 401 (403 for a forged token). The runs indexes are the nightly DAG's (LEAFLINE_SPEC's bucket and
+project, or each spec's in LEAFLINE_SPECS_DIR, in one table), read through the DAG's AWS connection;
+LEAFLINE_RUNS_URI points it elsewhere (a folder too).
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from fastapi import Depends, FastAPI
 
 from leafline.dag_settings import DagSettings
 from leafline.dashboard.app import create_app
-from leafline.jobspec import load_spec
-from leafline.runs.index import RunsIndex, runs_uri
+from leafline.runs.index import ManyIndexes, RunsIndex, runs_uri
+from leafline.spec_folder import load_projects
 from leafline.transform.storage import Storage
 
 
-def runs_location(environ: Mapping[str, str]) -> tuple[str, str]:
-    """(runs index URI, AWS connection id) from the DAG's settings."""
+def runs_locations(environ: Mapping[str, str]) -> tuple[list[str], str]:
+    """(runs index URIs, AWS connection id) from the DAG's settings: each project's that the DAG file loads."""
     settings = DagSettings.from_env(environ)
     if environ.get("LEAFLINE_RUNS_URI"):
-        return environ["LEAFLINE_RUNS_URI"], settings.aws_conn_id
-    spec = load_spec(settings.spec_path)
-    return runs_uri(spec.bucket, spec.project_id), settings.aws_conn_id
+        return [environ["LEAFLINE_RUNS_URI"]], settings.aws_conn_id
+    projects = load_projects(settings).projects  # a folder's bad specs are the DAG file's import error
+    return [runs_uri(p.spec.bucket, p.spec.project_id) for p in projects], settings.aws_conn_id
 
 
 def _loader(environ: Mapping[str, str]) -> Callable[[], RunsIndex]:
@@ -35,15 +36,16 @@ def _loader(environ: Mapping[str, str]) -> Callable[[], RunsIndex]:
     clients: dict[str, Any] = {}
 
     def load() -> RunsIndex:
-        uri, conn_id = runs_location(environ)
+        uris, conn_id = runs_locations(environ)
         client = None
-        if uri.startswith("s3://"):
+        if any(uri.startswith("s3://") for uri in uris):
             if conn_id not in clients:
                 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
                 clients[conn_id] = S3Hook(aws_conn_id=conn_id).get_conn()
             client = clients[conn_id]
-        return RunsIndex(Storage(client=client), uri)
+        indexes = [RunsIndex(Storage(client=client), uri) for uri in uris]
+        return indexes[0] if len(indexes) == 1 else ManyIndexes(indexes)
 
     return load
 

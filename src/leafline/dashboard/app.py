@@ -82,7 +82,7 @@ def create_app(runs: RunsIndex | Callable[[], RunsIndex], dependencies: Sequence
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str) -> HTMLResponse:
         try:
-            view = run_view(open_index(), run_id)
+            view = run_view(open_index(), run_id, request.query_params.get("project") or None)
         except (RunNotFound, RecordError, StorageError) as exc:
             status, title = _failure(exc)
             return message(request, status, title, str(exc))
@@ -99,9 +99,9 @@ def create_app(runs: RunsIndex | Callable[[], RunsIndex], dependencies: Sequence
                              "older": shown.older})  # fmt: skip
 
     @app.get("/api/runs/{run_id}")
-    def run_api(run_id: str) -> JSONResponse:
+    def run_api(request: Request, run_id: str) -> JSONResponse:
         try:
-            view = run_view(open_index(), run_id)
+            view = run_view(open_index(), run_id, request.query_params.get("project") or None)
         except (RunNotFound, RecordError, StorageError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=_failure(exc)[0])
         return JSONResponse(view.record)

@@ -1,6 +1,7 @@
 """What the pages show, from run records: a page of the filtered runs table and one run with its neighbours.
 
-Every page reads a bounded part of the index: the runs table reads records newest first until it has a page
+Every page reads a bounded part of the index: the runs table reads runs newest first (their month's rows
+file where there is one, else their records: leafline.runs.index) until it has a page
 of matching runs (PAGE_SIZE) or has read SCAN_RECORDS records or SCAN_BYTES, and links to the older ones
 from where it stopped; a run's page reads its own record, the previous run's and at most SCAN_RECORDS of
 the older ones for its plots. Records are read one at a time; only the rows shown are kept.
@@ -108,12 +109,16 @@ def link_href(link: str) -> str | None:
     return link if _WEB_LINK.fullmatch(link) or _AIRFLOW_RUN.fullmatch(link) else None
 
 
-def page_cursor(query: Mapping[str, str]) -> str | None:
-    """`before`: the key of the last record the previous page read (the table goes on with older ones)."""
+def page_cursor(query: Mapping[str, str]) -> tuple[str, int] | None:
+    """`before`: the position of the last record the previous page read (the table goes on with older ones):
+    its key, and after a `|` which of several projects' indexes it is in."""
     before = query.get("before") or None
-    if before is not None and not RECORD_KEY.fullmatch(before):
+    if before is None:
+        return None
+    key, _, source = before.partition("|")
+    if not RECORD_KEY.fullmatch(key) or not (source == "" or source.isdigit()):
         raise UsageError(f"before={before!r}: expected a record's key, YYYY-MM-DD/RUN.json")
-    return before
+    return (key, -int(source or 0))  # as RecordFile.position orders
 
 
 @dataclass
@@ -126,21 +131,21 @@ class RunsPage:
     projects: list[str] = field(default_factory=list)  # of the runs read, for the filter
 
 
-def runs_page(index: RunsIndex, chosen: RunFilter, before: str | None) -> RunsPage:
+def runs_page(index: RunsIndex, chosen: RunFilter, before: tuple[str, int] | None) -> RunsPage:
     listing = index.listing()
     shown = RunsPage(listing.location, problems=list(listing.problems))
-    files = [f for f in listing.files if (before is None or f.key < before) and chosen.covers(f.run_date)]
+    files = [f for f in listing.files if (before is None or f.position < before) and chosen.covers(f.run_date)]
     found: list[tuple[tuple[str, str], dict[str, Any]]] = []
     projects: set[Any] = set()
     unreadable = read_bytes = 0
-    for position, (file, record) in enumerate(index.scan(files, shown.problems)):
+    for position, (file, record) in enumerate(index.scan_rows(files, shown.problems)):
         unreadable += record is None
         read_bytes += file.size
         if record is not None and chosen.matches(record):
             found.append(((file.run_date, recorded(record)), table_row(record)))
         projects.add(record.get("project_id") if record else None)
         if len(found) >= PAGE_SIZE or position + 1 >= SCAN_RECORDS or read_bytes >= SCAN_BYTES:
-            shown.older = file.key if position + 1 < len(files) else None
+            shown.older = file.cursor if position + 1 < len(files) else None
             break
     found.sort(key=lambda pair: pair[0], reverse=True)
     shown.rows = [row for _, row in found]
@@ -161,16 +166,18 @@ class RunNotFound(UsageError):
     """No record of that run in the index."""
 
 
-def run_view(index: RunsIndex, run_id: str) -> RunView:
-    """RunNotFound, or RecordError when the run's own record cannot be read (the message says why)."""
+def run_view(index: RunsIndex, run_id: str, project: str | None = None) -> RunView:
+    """RunNotFound, or RecordError when the run's own record cannot be read (the message says why). Projects
+    may share run ids (scheduled runs are named by their time): `project` says whose."""
     try:
         check_run_id(run_id)
     except RecordError as exc:
         raise RunNotFound(f"no run {run_id!r} can be in {index.uri} ({exc})") from None
     listing = index.listing()
-    record = index.find(listing, run_id)
+    record = index.find(listing, run_id, project)
     if record is None:
-        raise RunNotFound(f"no run {run_id!r} in {listing.location}")
+        of = f" of project {project!r}" if project else ""
+        raise RunNotFound(f"no run {run_id!r}{of} in {listing.location}")
     return RunView(record, table_row(record), _recent(index, listing, record), _previous(index, listing, record))
 
 

@@ -22,8 +22,11 @@ from leafline.errors import LeaflineError
 from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec
 from leafline.local_aws.server import LocalAws
 
-DAG_ID = "nightly_scoring"
 STEPS = 6
+# The demo's night scores two projects, each its own spec in one folder (LEAFLINE_SPECS_DIR), so one DAG
+# file gives one DAG per project. The second scores a quarter of the rows: the demo stays quick.
+SECOND_SPEC = Path(__file__).with_name("leafline-demo-upsell.toml")
+SECOND_SHARE = 4
 _TASK_DONE = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
 REPO_DAG = Path(__file__).resolve().parents[3] / "dags" / "nightly_scoring.py"
 
@@ -82,8 +85,10 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     demo = _Demo(options, out)
     demo.workdir.mkdir(parents=True, exist_ok=True)
     demo.log_path.write_text("")
-    spec_file = DEFAULT_SPEC  # the DAG's default spec; the DAG is told to read this one (below)
-    spec = load_spec(spec_file)
+    specs_dir = _write_specs(demo.workdir / "specs")  # the DAG is told to read this folder (below)
+    spec_files = [specs_dir / DEFAULT_SPEC.name, specs_dir / SECOND_SPEC.name]  # the first is shown first
+    specs = [load_spec(path) for path in spec_files]
+    spec = specs[0]  # the first project's model is tuned; both score with its profile
     run_date = options.run_date or date.today().isoformat()
     state = demo.workdir / "local-aws"
     demo.step(f"starting local AWS (S3, Model Registry, SageMaker) with its state in {state}")
@@ -92,18 +97,44 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         os.environ.update(aws.environment())  # the leafline commands below reach local AWS through boto3
         demo.say(f"    {aws.url}")
         _ensure_bucket(spec)
-        model_dir = _prepare_model(demo, spec_file)
-        _register(demo, spec, spec_file)
-        _upload_input(demo, spec, run_date)
-        run_ok, dag_seconds = _run_dag(demo, aws, spec_file, run_date)
-        record = _newest_record(spec, run_date)
-    if not run_ok or record is None or record["status"] != "succeeded":
+        model_dir = _prepare_model(demo, spec_files)
+        _register(demo, specs, spec_files)
+        _upload_input(demo, specs, run_date)
+        results = _run_dags(demo, aws, specs_dir, specs, run_date)
+        records = [_newest_record(each, run_date) for each in specs]
+    failed = [(each, record) for each, record, (ok, _) in zip(specs, records, results, strict=True)
+              if not ok or record is None or record["status"] != "succeeded"]  # fmt: skip
+    if failed:
+        each, record = failed[0]
         why = f" ({record['failure']})" if record and record.get("failure") else ""
-        demo.say(f"\nleafline demo: the nightly run FAILED{why}; see {demo.workdir / 'airflow' / 'dags-test.log'}")
+        log = demo.workdir / "airflow" / "dags-test.log"
+        demo.say(f"\nleafline demo: the nightly run of {each.project_id} FAILED{why}; see {log}")
         return 1
     demo.step("summary")
-    _print_summary(demo, record, dag_seconds, model_dir, spec, state)
+    first = records[0]
+    assert first is not None
+    _print_summary(demo, first, results[0][1], model_dir, spec, state)
+    for each, record, (_, seconds) in zip(specs[1:], records[1:], results[1:], strict=True):
+        assert record is not None
+        demo.say(f"  also scored        {each.project_id}: {record['totals']['rows']:,} rows in {seconds:.1f} s, "
+                 f"{record['status']} (its record: {record['outputs']['record_uri']})")  # fmt: skip
+    demo.say(f"\nSee every project's runs in the browser: {dashboard_command(demo.options.workdir, specs)}")
     return 0
+
+
+def demo_specs() -> list[JobSpec]:
+    """The projects the demo scores, in the order it shows them."""
+    return [load_spec(DEFAULT_SPEC), load_spec(SECOND_SPEC)]
+
+
+def _write_specs(folder: Path) -> Path:
+    """The demo's folder of specs: the DAG's default spec and the second project's, as shipped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():
+        stale.unlink()
+    for source in (DEFAULT_SPEC, SECOND_SPEC):
+        (folder / source.name).write_text(source.read_text())
+    return folder
 
 
 def local_runs_folder(workdir: Path, spec: JobSpec) -> Path:
@@ -111,10 +142,11 @@ def local_runs_folder(workdir: Path, spec: JobSpec) -> Path:
     return workdir / "local-aws" / "s3" / spec.bucket / spec.project_id / "runs"
 
 
-def dashboard_command(workdir: Path, spec: JobSpec) -> str:
-    """The command the summary ends with: the dashboard over the demo's runs, as the user gave the workdir
-    (relative to where the demo ran, like `.venv/bin/leafline` itself)."""
-    return f".venv/bin/leafline dashboard --runs {shlex.quote(str(local_runs_folder(workdir, spec)))}"
+def dashboard_command(workdir: Path, specs: list[JobSpec]) -> str:
+    """The command the summary ends with: the dashboard over the demo's projects' runs, as the user gave the
+    workdir (relative to where the demo ran, like `.venv/bin/leafline` itself)."""
+    runs = " ".join(f"--runs {shlex.quote(str(local_runs_folder(workdir, spec)))}" for spec in specs)
+    return f".venv/bin/leafline dashboard {runs}"
 
 
 def _ensure_bucket(spec: JobSpec) -> None:
@@ -125,7 +157,7 @@ def _ensure_bucket(spec: JobSpec) -> None:
         s3.create_bucket(Bucket=spec.bucket, CreateBucketConfiguration={"LocationConstraint": spec.region})
 
 
-def _prepare_model(demo: _Demo, spec_file: Path) -> Path:
+def _prepare_model(demo: _Demo, spec_files: list[Path]) -> Path:
     from leafline.compiler import compile_model_dir
     from leafline.serving import artifacts
 
@@ -140,32 +172,44 @@ def _prepare_model(demo: _Demo, spec_file: Path) -> Path:
     profile = model_dir / "tuning-profile.json"
     reuse = ["--reuse"] if profile.is_file() else []
     demo.say("    tuning on this machine (leafline tune)" + (": reusing the stored profile" if reuse else ""))
-    demo.cli("tune", str(model_dir), "--spec", str(spec_file), "--payloads", "1,2,4,6", "--concurrency", "1,2",
+    demo.cli("tune", str(model_dir), "--spec", str(spec_files[0]), "--payloads", "1,2,4,6", "--concurrency", "1,2",
              "--seconds", "0.5", "--rows", str(demo.options.rows), *reuse)  # fmt: skip
-    demo.cli("package", str(model_dir), "--spec", str(spec_file))
+    for spec_file in spec_files:  # each project's experiment prefix gets the package
+        demo.cli("package", str(model_dir), "--spec", str(spec_file))
     return model_dir
 
 
-def _register(demo: _Demo, spec: JobSpec, spec_file: Path) -> None:
+def _register(demo: _Demo, specs: list[JobSpec], spec_files: list[Path]) -> None:
     import boto3
 
     from leafline.registry import resolve_approved
 
-    demo.step(f"registering it in model package group {spec.model_package_group!r} and approving it")
-    demo.cli("register", "--spec", str(spec_file), "--set", "auto_approve=false")  # a reviewer approves, next
-    demo.cli("approve", "--spec", str(spec_file))
-    version = resolve_approved(boto3.client("sagemaker", region_name=spec.region), spec)
-    demo.say(f"    version {version.version}: {version.approval} ({version.arn})")
+    groups = ", ".join(repr(spec.model_package_group) for spec in specs)
+    demo.step(f"registering it in model package groups {groups} and approving it")
+    for spec, spec_file in zip(specs, spec_files, strict=True):
+        demo.cli("register", "--spec", str(spec_file), "--set", "auto_approve=false")  # a reviewer approves, next
+        demo.cli("approve", "--spec", str(spec_file))
+        version = resolve_approved(boto3.client("sagemaker", region_name=spec.region), spec)
+        demo.say(f"    {spec.project_id} version {version.version}: {version.approval} ({version.arn})")
 
 
-def _upload_input(demo: _Demo, spec: JobSpec, run_date: str) -> None:
+def _upload_input(demo: _Demo, specs: list[JobSpec], run_date: str) -> None:
+    first = specs[0].input_uri(run_date)
+    demo.step(f"the night's input: {demo.options.rows:,} rows in {demo.options.shards} CSV shards -> {first}")
+    rows = [demo.options.rows] + [max(demo.options.shards, demo.options.rows // SECOND_SHARE)] * (len(specs) - 1)
+    for spec, count in zip(specs, rows, strict=True):
+        if spec is not specs[0]:
+            demo.say(f"    and {count:,} rows -> {spec.input_uri(run_date)}")
+        _upload_shards(demo, spec, run_date, count, demo.workdir / "input" / spec.project_id)
+
+
+def _upload_shards(demo: _Demo, spec: JobSpec, run_date: str, total: int, folder: Path) -> None:
     import boto3
 
     from leafline.transform.storage import split_s3
 
     prefix = spec.input_uri(run_date)
-    demo.step(f"the night's input: {demo.options.rows:,} rows in {demo.options.shards} CSV shards -> {prefix}")
-    paths = write_shards(demo.workdir / "input", demo.options.rows, demo.options.shards)
+    paths = write_shards(folder, total, demo.options.shards)
     s3 = boto3.client("s3", region_name=spec.region)
     bucket, key_prefix = split_s3(prefix)
     present = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=key_prefix).get("Contents", [])}
@@ -176,26 +220,43 @@ def _upload_input(demo: _Demo, spec: JobSpec, run_date: str) -> None:
         if present.get(key_prefix + path.name) != path.stat().st_size:
             s3.upload_file(str(path), bucket, key_prefix + path.name)
             uploaded += 1
-    counts = ", ".join(f"{n:,}" for n in shard_rows(demo.options.rows, demo.options.shards))
+    counts = ", ".join(f"{n:,}" for n in shard_rows(total, demo.options.shards))
     demo.say(f"    rows per shard: {counts}; {uploaded} uploaded, {len(paths) - uploaded} already there")
 
 
-def _run_dag(demo: _Demo, aws: LocalAws, spec_file: Path, run_date: str) -> tuple[bool, float]:
+def _run_dags(
+    demo: _Demo, aws: LocalAws, specs_dir: Path, specs: list[JobSpec], run_date: str
+) -> list[tuple[bool, float]]:
+    from leafline.spec_folder import dag_id_for
+
     home = demo.workdir / "airflow"
     home.mkdir(exist_ok=True)
     log = home / "dags-test.log"
     log.write_text("")
     env = airflow_run.airflow_environment(home, demo.options.dag_file.resolve().parent, aws.airflow_connection(),
                                           dict(os.environ))  # fmt: skip
-    env["LEAFLINE_SPEC"] = str(spec_file)  # what the demo prepared, whatever the environment says
-    demo.step(f"airflow dags test {DAG_ID} (real Airflow, SQLite metadata DB in {home}; log: {log})")
+    env.pop("LEAFLINE_SPEC", None)
+    env["LEAFLINE_SPECS_DIR"] = str(specs_dir)  # what the demo prepared, whatever the environment says
+    dag_ids = [dag_id_for(spec.project_id) for spec in specs]
+    demo.step(f"airflow dags test {', '.join(dag_ids)} (real Airflow, SQLite metadata DB in {home}; log: {log})")
     airflow_run.migrate_db(env, log)
+    results = []
+    for dag_id in dag_ids:  # one night: the same run date for every project
+        demo.say(f"    {dag_id}")
+        demo.tasks_done = set()
+        results.append(_run_dag(demo, aws, dag_id, env, log, run_date))
+    return results
+
+
+def _run_dag(
+    demo: _Demo, aws: LocalAws, dag_id: str, env: dict[str, str], log: Path, run_date: str
+) -> tuple[bool, float]:
     started = time.perf_counter()
     done = threading.Event()
     watcher = threading.Thread(target=_show_transform_progress, args=(demo, aws, done), daemon=True)
     watcher.start()
     try:
-        code = airflow_run.dags_test(DAG_ID, {"run_date": run_date}, env, log, lambda line: _task_line(demo, line))
+        code = airflow_run.dags_test(dag_id, {"run_date": run_date}, env, log, lambda line: _task_line(demo, line))
     finally:
         done.set()
         watcher.join()
@@ -251,7 +312,6 @@ def _print_summary(
         demo.say(line)
     demo.say(f"  logs               {demo.log_path}, {demo.workdir / 'airflow' / 'dags-test.log'}")
     demo.say(f"  total              {time.perf_counter() - demo.started:.1f} s")
-    demo.say(f"\nSee every run in the browser: {dashboard_command(demo.options.workdir, spec)}")
 
 
 def _append(path: Path, line: str) -> None:

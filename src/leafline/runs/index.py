@@ -1,5 +1,9 @@
 """The runs index: `s3://{bucket}/{project_id}/runs/{run_date}/{run}.json`, or the same layout in a folder.
 
+Beside the records, `_rows/{YYYY-MM}.jsonl` holds one line per run of that month: its key and the few fields
+a runs table shows (summary()). write() keeps it current, so a page of the table reads a month's file instead
+of each of its records; a record with no line there (written before this file existed) is read itself.
+
 Reading is strict and bounded. listing() names every record file, newest run date first, without reading
 one; read() parses one (leafline.runs.record.parse_record: at most 1 MiB, every field of its type) and
 checks it sits where its run_date and run_id put it; scan() reads files one at a time, so no reader holds
@@ -21,6 +25,22 @@ from leafline.transform.storage import Storage, StorageError, absolute_location,
 
 Record = dict[str, Any]
 RECORD_KEY = re.compile(r"(\d{4}-\d{2}-\d{2})/([A-Za-z0-9-]{1,63})\.json")  # {run_date}/{safe_name(run_id)}.json
+ROWS_FOLDER = "_rows/"
+MAX_ROWS_BYTES = 4 * 2**20  # one month's rows file (a few hundred bytes a run)
+# What a runs table shows and filters on, of a record: the summary keeps these and drops the rest.
+_SUMMARY_FIELDS = ("schema", "run_id", "run_date", "trigger", "project_id", "experiment_id", "status", "recorded",
+                   "rows_per_s", "cost")  # fmt: skip
+_SUMMARY_PARTS = {"model_package": ("version",), "totals": ("rows",), "transform_job": ("duration_s", "ended",
+                  "status"), "validation": ("passed",), "drift": ("status",)}  # fmt: skip
+
+
+def summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a record a runs table shows and filters on (a record's shape, fewer fields)."""
+    kept: dict[str, Any] = {key: record.get(key) for key in _SUMMARY_FIELDS if key in record}
+    for part, keys in _SUMMARY_PARTS.items():
+        value = record.get(part)
+        kept[part] = {key: value.get(key) for key in keys} if isinstance(value, Mapping) else None
+    return kept
 
 
 def runs_uri(bucket: str, project_id: str) -> str:
@@ -37,6 +57,17 @@ class RecordFile:
     uri: str
     key: str  # "{run_date}/{name}.json" below the index
     size: int
+    source: int = 0  # which index of several (ManyIndexes): projects' run ids can be the same
+
+    @property
+    def position(self) -> tuple[str, int]:
+        """Where the file sorts among several indexes' files (newest is greatest; for the same key, the index
+        given first)."""
+        return (self.key, -self.source)
+
+    @property
+    def cursor(self) -> str:
+        return self.key if self.source == 0 else f"{self.key}|{self.source}"
 
     @property
     def run_date(self) -> str:
@@ -74,10 +105,68 @@ class RunsIndex:
         """Into the index (its URI is returned), and the same bytes to each of `also` (beside the outputs)."""
         uri = self.record_uri(record)
         body = json.dumps(record, indent=2, default=str).encode()
-        parse_record(body, uri)  # what is written is what every reader accepts
+        parsed = parse_record(body, uri)  # what is written is what every reader accepts
         for target in (uri, *also):
             self.storage.publish_bytes(body, target)
+        self._write_row(record_key(record.get("run_date"), record.get("run_id")), parsed)
         return uri
+
+    def rows_uri(self, month: str) -> str:
+        return join_uri(self.uri, f"{ROWS_FOLDER}{month}.jsonl")
+
+    def _write_row(self, key: str, record: Mapping[str, Any]) -> None:
+        """The month's rows file with this run's line replaced or added (one run at a time writes a project's
+        index: the DAG runs one night at a time)."""
+        month = key[:7]
+        rows = self.month_rows(month, [])
+        rows[key] = summary(record)
+        lines = [json.dumps({"key": k, "summary": rows[k]}, default=str) for k in sorted(rows)]
+        self.storage.publish_bytes(("\n".join(lines) + "\n").encode(), self.rows_uri(month))
+
+    def month_rows(self, month: str, problems: list[str]) -> dict[str, dict[str, Any]]:
+        """{key: summary} of a month's rows file; {} when there is none; a malformed file or line is a problem
+        (its runs' records are then read instead)."""
+        uri = self.rows_uri(month)
+        try:
+            if not self.storage.exists(uri):
+                return {}
+            with self.storage.open_read(uri) as stream:
+                body = stream.read(MAX_ROWS_BYTES + 1)
+        except StorageError as exc:
+            problems.append(str(exc))
+            return {}
+        if len(body) > MAX_ROWS_BYTES:
+            problems.append(f"{uri}: over the {MAX_ROWS_BYTES:,}-byte limit of a month's rows; its records are read")
+            return {}
+        rows: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(body.decode(errors="replace").splitlines(), start=1):
+            try:
+                item = json.loads(line)
+                key, kept = item["key"], item["summary"]
+                if not (isinstance(key, str) and RECORD_KEY.fullmatch(key) and isinstance(kept, dict)):
+                    raise ValueError("not a run's row")
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"{uri} line {number}: not a run's row; that run's record is read instead")
+                continue
+            rows[key] = kept
+        return rows
+
+    def scan_rows(self, files: Iterable[RecordFile], problems: list[str]) -> Iterator[tuple[RecordFile, Record | None]]:
+        """Like scan(), but each run's summary from its month's rows file where it has one (one read a month
+        and project), its record otherwise."""
+        months: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+        for file in files:
+            month = (file.source, file.run_date[:7])
+            if month not in months:
+                months[month] = self._index_of(file).month_rows(month[1], problems)
+            row = months[month].get(file.key)
+            if row is not None:
+                yield file, {**row, "outputs": {"record_uri": file.uri}}
+                continue
+            yield from self.scan([file], problems)
+
+    def _index_of(self, file: RecordFile) -> RunsIndex:
+        return self
 
     def listing(self) -> Listing:
         listing = Listing(location=self.uri)
@@ -119,8 +208,9 @@ class RunsIndex:
                 problems.append(str(exc))
                 yield file, None
 
-    def find(self, listing: Listing, run_id: str) -> dict[str, Any] | None:
-        """The record of run_id (only the files it can be in are read); RecordError when its file is unreadable."""
+    def find(self, listing: Listing, run_id: str, project: str | None = None) -> dict[str, Any] | None:
+        """The record of run_id (only the files it can be in are read), of `project` when several projects'
+        indexes are read; RecordError when its file is unreadable."""
         name, failed = safe_name(check_run_id(run_id)), None
         for file in listing.files:
             if file.name != name:
@@ -130,7 +220,7 @@ class RunsIndex:
             except RecordError as exc:
                 failed = failed or exc
                 continue
-            if record["run_id"] == run_id:
+            if record["run_id"] == run_id and project in (None, record.get("project_id")):
                 return record
         if failed is not None:
             raise failed
@@ -155,6 +245,34 @@ class RunsIndex:
             if best is None or recorded(record) > recorded(best):
                 best = record
         return best
+
+
+class ManyIndexes(RunsIndex):
+    """Several projects' indexes read as one, for the dashboard: one listing, newest run date first across
+    projects (ties in the order the indexes were given). Read-only."""
+
+    def __init__(self, indexes: Sequence[RunsIndex]) -> None:
+        self.indexes = list(indexes)
+        self.storage = self.indexes[0].storage if self.indexes else Storage()
+        self.uri = ", ".join(index.uri for index in self.indexes)
+
+    def write(self, record: Mapping[str, Any], also: Sequence[str] = ()) -> str:
+        raise StorageError("several indexes are read together here; a record is written to its project's own")
+
+    def listing(self) -> Listing:
+        listing = Listing(location=self.uri)
+        for source, index in enumerate(self.indexes):
+            part = index.listing()
+            listing.problems.extend(part.problems)
+            listing.files.extend(RecordFile(f.uri, f.key, f.size, source) for f in part.files)
+        listing.files.sort(key=lambda file: file.position, reverse=True)
+        return listing
+
+    def read(self, file: RecordFile) -> dict[str, Any]:
+        return self.indexes[file.source].read(file)
+
+    def _index_of(self, file: RecordFile) -> RunsIndex:
+        return self.indexes[file.source]
 
 
 def previous_report(storage: Storage, index_uri: str, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
