@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from leafline.cli import main
 from leafline.jobspec import load_spec
