@@ -15,7 +15,7 @@ from leafline.errors import UsageError
 from leafline.jobspec import JobSpec
 from leafline.pipeline_schedule import apply_schedule, schedule_requests
 
-_ROLE_HELP = "the infrastructure template's output {output} (leafline/infrastructure/leafline.yaml)"
+_ROLE_HELP = "the infrastructure template's output {output} (`leafline infra template` prints the template)"
 
 
 def add_schedule_parser(actions: Any) -> argparse.ArgumentParser:
