@@ -58,3 +58,19 @@ def test_image_requirements_are_the_lock_files_serve_extra() -> None:
     for pin in pins:
         name, version = pin.split("==")
         assert f'name = "{name}"\nversion = "{version}"' in lock, f"{pin} is not what uv.lock pins"
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    """.dockerignore allows only listed paths; a COPY of anything else fails the image build, late and slowly."""
+    dockerfile = (ROOT / "inference_image" / "Dockerfile").read_text().replace("\\\n", " ")
+    copied = [
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+    ]
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line[:1] == "!"]
+    assert copied
+    for source in copied:
+        assert (ROOT / source).exists(), source
+        assert any(source == entry or source.startswith(f"{entry}/") for entry in allowed), source
