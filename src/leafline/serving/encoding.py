@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
+def warm_up() -> None:
+    """Load the writer and its compute kernels before /ping turns 200 (about 1 s on a first request)."""
+    import numpy as np
+
+    encode(np.array([0.5, 1.0]), CSV)
+
+
 def encode(predictions: npt.NDArray[np.generic], fmt: str) -> bytes:
     import numpy as np
 

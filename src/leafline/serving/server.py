@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from leafline.serving import columnar
+from leafline.serving import columnar, encoding
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
@@ -96,6 +96,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         )
     warm_up()
     columnar.warm_up()
+    encoding.warm_up()
     _tune_gc()
     log_event(
         "model_loaded",
