@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(
 def dashboard(demo_runs: tuple[Path, str, str], tmp_path: Path) -> Iterator[str]:
     """The dashboard command the demo's summary ends with, run from where the demo ran (on a free port)."""
     workdir, _, second = demo_runs
-    printed = shlex.split(second.rpartition("See every run in the browser: ")[2].splitlines()[0])
+    printed = shlex.split(second.rpartition("runs in the browser: ")[2].splitlines()[0])
     assert printed[:2] == [".venv/bin/leafline", "dashboard"]
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
