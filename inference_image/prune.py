@@ -5,9 +5,10 @@ Run in the build stage: `python prune.py /opt/venv`. What goes, and why it is sa
 - scipy, except the modules `import lightgbm` loads (scipy.sparse and what it needs): leafline never
   passes LightGBM a sparse matrix, and nothing else imports scipy; scipy.libs (OpenBLAS) is then unused;
 - pyarrow's Flight (not linked by what pyarrow.csv loads), the Python modules of readers and file systems
-  leafline does not use (Parquet, ORC, Feather, JSON, datasets, cloud file systems: their C++ libraries
-  stay, pyarrow's core links them), C++ headers, Cython sources, its own tests and the extra copies of
-  libarrow_python that pip writes instead of symlinks;
+  leafline does not use (Parquet encryption, ORC, Feather, JSON, datasets, cloud file systems: their C++
+  libraries stay, pyarrow's core links them; Parquet and Arrow IPC stay, the server reads them), C++
+  headers, Cython sources, its own tests and the extra copies of libarrow_python that pip writes instead
+  of symlinks;
 - botocore's API models, except those of the services the image calls (S3, SageMaker, STS for
   credentials) and the files every client reads;
 - NumPy's C headers (f2py stays: scipy imports every NumPy attribute, f2py included);
@@ -34,8 +35,8 @@ REMOVE = (
     "pyarrow/**/*.pxd", "pyarrow/**/*.pxi", "pyarrow/libarrow_python.so", "pyarrow/libarrow_python.so.*.*.*",
     "pyarrow/libarrow_python_parquet_encryption.so", "pyarrow/libarrow_python_parquet_encryption.so.*.*.*",
     "pyarrow/_acero.*.so", "pyarrow/_azurefs.*.so", "pyarrow/_dataset*.so", "pyarrow/_feather.*.so",
-    "pyarrow/_gcsfs.*.so", "pyarrow/_hdfs.*.so", "pyarrow/_orc.*.so", "pyarrow/_parquet*.so", "pyarrow/_s3fs.*.so",
-    "pyarrow/_substrait.*.so", "pyarrow/_json.*.so",
+    "pyarrow/_gcsfs.*.so", "pyarrow/_hdfs.*.so", "pyarrow/_orc.*.so", "pyarrow/_parquet_encryption*.so",
+    "pyarrow/_s3fs.*.so", "pyarrow/_substrait.*.so", "pyarrow/_json.*.so",
     "numpy/_core/include",
 )  # fmt: skip
 SCIPY_KEEP = {"__init__.py", "__config__.py", "_distributor_init.py", "version.py", "_lib", "sparse", "__pycache__"}
@@ -115,12 +116,21 @@ def check() -> None:
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.ipc as paipc
+    import pyarrow.parquet as pq
     import scipy.sparse
 
     read = pacsv.ReadOptions(column_names=["a", "b"])
     convert = pacsv.ConvertOptions(column_types={"a": pa.float64(), "b": pa.float64()})
     table = pacsv.read_csv(pa.py_buffer(b"1,2\n3,\n"), read_options=read, convert_options=convert)
     assert table.num_rows == 2
+    parquet = pa.BufferOutputStream()
+    pq.write_table(table, parquet)
+    assert pq.read_table(pa.BufferReader(parquet.getvalue())).equals(table)
+    stream = pa.BufferOutputStream()
+    with paipc.new_stream(stream, table.schema) as writer:
+        writer.write_table(table)
+    assert paipc.open_stream(stream.getvalue()).read_all().equals(table)
     x = np.random.default_rng(0).normal(size=(200, 3))
     params = {"objective": "binary", "verbose": -1, "num_leaves": 4}
     booster = lightgbm.train(params, lightgbm.Dataset(x, x[:, 0] > 0), num_boost_round=2)

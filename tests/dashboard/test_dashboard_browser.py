@@ -69,11 +69,13 @@ def test_the_runs_page_and_a_run_page_render_in_chromium(dashboard: str) -> None
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(dashboard)
             rows = page.locator("#runs tbody tr")
-            assert rows.count() == 2  # make demo, twice
-            assert re.search(r"succeeded\s+2026-11-20\s+leafline-demo\s+v1\s+6,000", rows.first.inner_text())
+            assert rows.count() == 4  # make demo's two projects, twice
+            main_rows = rows.filter(has_text=re.compile(r"leafline-demo\s+v1"))
+            assert main_rows.count() == 2
+            assert re.search(r"succeeded\s+2026-11-20\s+leafline-demo\s+v1\s+6,000", main_rows.first.inner_text())
             page.screenshot(path=str(ARTIFACTS / "dashboard-runs.png"), full_page=True)
 
-            rows.first.locator("a").click()
+            main_rows.first.locator("a").click()
             page.wait_for_selector("#plots svg.chart")
             bars = page.locator("#plots svg.chart rect.bar")
             assert bars.count() == 10

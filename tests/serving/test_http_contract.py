@@ -84,6 +84,25 @@ def test_json_inputs_score_like_csv(
     np.testing.assert_allclose(_floats(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("content_type", ["application/x-parquet", "application/vnd.apache.arrow.stream"])
+def test_columnar_inputs_score_like_csv(server: ServerProcess, binary_model_dir: Path, content_type: str) -> None:
+    """Parquet and Arrow IPC bodies need pyarrow's readers in the image (the image's prune must keep them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = scoring_rows(6, rows=50)
+    table = pa.table([pa.array(x[:, i], type=pa.float64()) for i in range(6)], names=[f"Column_{i}" for i in range(6)])
+    sink = pa.BufferOutputStream()
+    if content_type == "application/x-parquet":
+        pq.write_table(table, sink)
+    else:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    status, _, out = server.request("POST", "/invocations", bytes(sink.getvalue()), {"Content-Type": content_type})
+    assert status == 200, out
+    np.testing.assert_allclose(_floats(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("accept", "content_type", "parse"),
     [
