@@ -11,9 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from leafline.jobspec import DEFAULT_SPEC
+from leafline.jobspec import DEFAULT_SPEC, load_spec
 from tests.dags.test_nightly_on_local_aws import Night, night  # noqa: F401  (the night fixture)
-from tests.transform.helpers import FAKE_CONTAINER
 
 
 class Inbox:
@@ -46,10 +45,7 @@ def test_a_failed_night_publishes_one_alert_with_run_task_and_reason(
     inbox: Inbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("FAKE_FAIL_FIRST", "1000000")
-    monkeypatch.setenv("FAKE_FAIL_STATUS", "500")
-    assert night.aws.app is not None
-    night.aws.app.jobs.host.serve_command = [*FAKE_CONTAINER]
+    night.serve_a_container_answering(500, monkeypatch)
 
     run = night.run()
 
@@ -92,3 +88,28 @@ def test_a_missed_deadline_publishes_one_alert_through_airflows_deadline_callbac
     assert lines["reason"] == (
         "the scores were not validated by the deadline 06:30 (America/Sao_Paulo); the run is running"
     )
+
+
+def test_a_run_stopped_by_run_timeout_publishes_one_alert_and_other_run_failures_none(
+    night: Night,  # noqa: F811
+    inbox: Inbox,
+) -> None:
+    """The DAG's own failure callback, called as Airflow's DAG processor calls it (airflow/dag_processing/
+    processor.py, _execute_dag_callbacks) for a run the scheduler stopped at dagrun_timeout (reason
+    "timed_out") and for a run that failed in a task (which alerted from the task already)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.conftest import ROOT
+
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "nightly_scoring.py")).get_dag("nightly_scoring")
+    assert dag.dagrun_timeout.total_seconds() == load_spec(DEFAULT_SPEC).run_timeout_s
+    callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    run_id = "scheduled__2026-11-20T05:00:00+00:00"
+    for reason in ("task_failure", "timed_out"):
+        for callback in callbacks:
+            callback({"dag": dag, "run_id": run_id, "reason": reason})
+
+    (message,) = inbox.messages()
+    lines = dict(line.split(": ", 1) for line in message["Message"].splitlines())
+    assert (lines["project"], lines["dag"], lines["run"]) == ("leafline-demo", "nightly_scoring", run_id)
+    assert lines["reason"] == "the run exceeded the spec's run_timeout_s and was stopped"

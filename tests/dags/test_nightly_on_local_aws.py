@@ -38,6 +38,13 @@ class Night:
         dag = DagBag(dag_folder=str(DAG_FILE)).get_dag("nightly_scoring")  # parsed now: LEAFLINE_* settings apply
         return dag.test(run_conf={"run_date": "2026-11-20", **conf})
 
+    def serve_a_container_answering(self, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every invocation of the night's transform jobs answers `status` (the fake container)."""
+        monkeypatch.setenv("FAKE_FAIL_FIRST", "1000000")
+        monkeypatch.setenv("FAKE_FAIL_STATUS", str(status))
+        assert self.aws.app is not None
+        self.aws.app.jobs.host.serve_command = [*FAKE_CONTAINER]
+
     def jobs(self) -> list[dict[str, Any]]:
         return list(self.sagemaker.list_transform_jobs()["TransformJobSummaries"])
 
@@ -133,10 +140,7 @@ def test_a_corrupted_output_fails_validation_and_the_run(night: Night) -> None:
 def test_a_container_answering_500_fails_the_job_and_the_run_with_its_message(
     night: Night, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("FAKE_FAIL_FIRST", "1000000")
-    monkeypatch.setenv("FAKE_FAIL_STATUS", "500")
-    assert night.aws.app is not None
-    night.aws.app.jobs.host.serve_command = [*FAKE_CONTAINER]
+    night.serve_a_container_answering(500, monkeypatch)
 
     run = night.run()
 
