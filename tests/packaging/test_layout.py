@@ -82,3 +82,23 @@ def test_image_build_names_the_missing_dockerfile_outside_a_checkout(tmp_path: P
     assert main(["image", "build", "--context", str(tmp_path)]) != 0
     error = capsys.readouterr().err
     assert f"--context {tmp_path}: no inference_image/Dockerfile there" in error
+
+
+def test_the_deployment_recipes_name_this_wheel_and_the_locked_airflow() -> None:
+    """README's "Deploying to Airflow": the wheel's file name, the constraints and the base image follow the
+    version leafline builds and the Airflow uv.lock pins, the files named exist, the extra is the one here."""
+    from leafline import __version__
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Deploying to Airflow\n", 1)[1].split("\n## ", 1)[0]
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    (airflow,) = {p["version"] for p in lock["package"] if p["name"] == "apache-airflow"}
+    assert set(re.findall(r"leafline-[0-9][^\s/\"]*?-py3-none-any\.whl", section)) == {
+        f"leafline-{__version__}-py3-none-any.whl"
+    }
+    assert f"leafline[airflow]=={__version__}" in section
+    assert set(re.findall(r"constraints-([0-9.]+)/", section)) == {airflow}
+    assert set(re.findall(r"FROM apache/airflow:([0-9.]+)-", section)) == {airflow}
+    copied = re.findall(r"(?<![\w/])(dags/[\w.]+)", section)  # checkout paths, not the deployment's
+    assert copied and all((ROOT / path).is_file() for path in copied), copied
+    assert "LEAFLINE_SPECS_DIR" in section
