@@ -3,7 +3,7 @@ apache/airflow: the built wheel goes into a fresh virtual environment that holds
 amazon provider; Airflow's version is the same afterwards, `airflow plugins` lists leafline's dashboard, and a
 DAGs folder with the one DAG file and three specs lists three DAGs with no import errors.
 
-One environment for the module (building it is most of the time). The lock's full set is the constraints
+One environment for the module (making it is most of the time). The lock's full set is the constraints
 file, as Airflow's published one is for a deployment; packages come from uv's cache when it has them.
 """
 
