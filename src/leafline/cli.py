@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rows", type=int, default=300_000, help="rows in the night's input (default: 300000)")
     demo.add_argument("--shards", type=int, default=6, help="CSV files the input is split into (default: 6)")
     demo.add_argument("--run-date", default="", help="the night scored, YYYY-MM-DD (default: today)")
-    demo.add_argument("--dag-file", type=Path, default=None, help="the DAG (default: this checkout's dags/)")
+    demo.add_argument(
+        "--dag-file",
+        type=Path,
+        default=None,
+        help="the DAG file (default: leafline's, written to WORKDIR/airflow/dags)",
+    )
     _add_transform(commands)
     from leafline.validation.cli import add_parser as add_validate
 
@@ -160,9 +165,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from leafline.demo.run import REPO_DAG, DemoOptions, run_demo
+    from leafline.demo.run import DemoOptions, run_demo
 
-    return run_demo(DemoOptions(args.workdir, args.rows, args.shards, args.dag_file or REPO_DAG, args.run_date))
+    return run_demo(DemoOptions(args.workdir, args.rows, args.shards, args.dag_file, args.run_date))
 
 
 def entrypoint() -> None:

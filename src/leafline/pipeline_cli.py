@@ -1,6 +1,6 @@
 """`leafline pipeline definition|upsert|start|schedule`: the SageMaker Pipeline of the job spec.
 
-`definition` builds the Pipeline from pipelines/nightly_scoring_pipeline.py without AWS: no credentials, no
+`definition` builds the Pipeline with leafline.sagemaker_pipeline.builder without AWS: no credentials, no
 network, no upload. `upsert` creates or updates it (after ensuring the model package group); `start`
 starts an execution for a run date; `schedule` makes EventBridge Scheduler start one every night
 (leafline.schedule_cli). AWS_ENDPOINT_URL may point them at a local AWS.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import importlib.util
 import json
 import logging
@@ -29,14 +30,14 @@ from leafline.pipeline_plan import PipelinePlan, pipeline_name, plan_pipeline
 from leafline.schedule_cli import add_schedule_parser, run_schedule
 
 DAG_SPEC_HELP = "the DAG's: $LEAFLINE_SPECS_DIR's only spec, else $LEAFLINE_SPEC, else the shipped one"
-DEFAULT_PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "nightly_scoring_pipeline.py"
+DEFAULT_PIPELINE_MODULE = "leafline.sagemaker_pipeline.builder"
 
 
 def add_parsers(commands: Any) -> None:
     pipeline = commands.add_parser(
         "pipeline",
         help="the job as a SageMaker Pipeline: print its definition offline, upsert it, start it, schedule it",
-        description="The nightly scoring as a SageMaker Pipeline (pipelines/nightly_scoring_pipeline.py): "
+        description="The nightly scoring as a SageMaker Pipeline (leafline.sagemaker_pipeline.builder): "
         "RegisterModel -> CreateModel -> BatchTransform -> ValidateOutput -> CheckValidation, every request "
         "rendered by the builders the Airflow DAG uses. Run inputs are pipeline parameters (RunDate, "
         "TransformInstanceType, MaxConcurrentTransforms, MaxPayloadInMB, Threshold, ModelApprovalStatus, "
@@ -74,8 +75,8 @@ def add_parsers(commands: Any) -> None:
     for parser in (definition, upsert, start):
         add_spec_arguments(parser, default_help=DAG_SPEC_HELP if parser is definition else None)
         parser.add_argument("--pipeline-file", type=Path, default=None,
-                            help="the pipeline module (default: $LEAFLINE_PIPELINE_FILE or the repository's "
-                            "pipelines/nightly_scoring_pipeline.py)")  # fmt: skip
+                            help="a module file with build_pipeline and session (default: $LEAFLINE_PIPELINE_FILE, "
+                            f"else leafline's {DEFAULT_PIPELINE_MODULE})")  # fmt: skip
 
 
 def run_pipeline_command(args: argparse.Namespace) -> int:
@@ -114,25 +115,31 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
 
 
 def load_pipeline_module(path: Path | None, region: str) -> ModuleType:
-    """The pipeline module, loaded by path as Airflow loads dags/; the SDK needs a region at import."""
-    path = path or Path(os.environ.get("LEAFLINE_PIPELINE_FILE") or DEFAULT_PIPELINE_FILE)
-    if not path.is_file():
-        raise UsageError(f"{path}: no pipeline module there (set --pipeline-file or LEAFLINE_PIPELINE_FILE)")
+    """The pipeline builder: a module file loaded by path (as Airflow loads dags/) when given or named by
+    LEAFLINE_PIPELINE_FILE, else leafline's own. The SDK needs a region at import."""
+    named = path or (Path(os.environ["LEAFLINE_PIPELINE_FILE"]) if os.environ.get("LEAFLINE_PIPELINE_FILE") else None)
+    if named is not None and not named.is_file():
+        raise UsageError(f"{named}: no pipeline module there (set --pipeline-file or LEAFLINE_PIPELINE_FILE)")
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    module_spec = importlib.util.spec_from_file_location("leafline_pipeline_module", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
     with warnings.catch_warnings():  # the SDK's own deprecation shims and docstring escapes, at import
         warnings.simplefilter("ignore")
         try:
             import sagemaker.mlops  # noqa: F401  (the `pipeline` extra)
         except ImportError:
             raise UsageError("the SageMaker Python SDK is not installed: install leafline[pipeline]") from None
-        module_spec.loader.exec_module(module)
+        module = importlib.import_module(DEFAULT_PIPELINE_MODULE) if named is None else _module_from_file(named)
     # The SDK logs its config search and warns that a PipelineSession starts no job: noise for this CLI.
     for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "sagemaker"] + ["sagemaker"]:
         logging.getLogger(name).setLevel(logging.ERROR)  # the SDK sets levels on its own loggers
     warnings.filterwarnings("ignore", message="Running within a PipelineSession", category=UserWarning)
+    return module
+
+
+def _module_from_file(path: Path) -> ModuleType:
+    module_spec = importlib.util.spec_from_file_location("leafline_pipeline_module", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
     return module
 
 

@@ -2,7 +2,7 @@
 
 The requests come from the same builders the DAG sends (`leafline.aws_requests`), rendered once with
 each run input left as a reference: "{Parameters.Name}" inside a string, "{Steps.Step.Property}" for
-another step's output; pipelines/nightly_scoring_pipeline.py turns the references into the SDK's
+another step's output; leafline.sagemaker_pipeline.builder turns the references into the SDK's
 pipeline variables. A parameter's default is the value the builder rendered, so nothing is declared
 as a parameter and then hard-coded. No SDK here: `leafline pipeline start` reads it without the SDK.
 """

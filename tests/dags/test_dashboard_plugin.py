@@ -1,4 +1,4 @@
-"""The dashboard inside Airflow 3's api-server (the real app, plugins loaded from plugins/): mounted at
+"""The dashboard inside Airflow 3's api-server (the real app, plugins from the entry point and plugins/): mounted at
 /leafline/, listed in the navigation, and refused to anyone Airflow has not signed in."""
 
 from __future__ import annotations
@@ -67,3 +67,15 @@ def test_the_plugin_adds_a_navigation_entry(api: Any) -> None:
     assert {"name": "Scoring runs", "href": "/leafline/", "destination": "nav"}.items() <= next(
         v for v in views if v["name"] == "Scoring runs"
     ).items()
+
+
+def test_airflow_loads_the_plugin_once_from_the_entry_point(api: Any) -> None:
+    """The installed package's entry point registers it; the checkout's plugins/ file then stands aside, so
+    Airflow reports no second plugin of the same name."""
+    from airflow import plugins_manager
+
+    plugins, import_errors = plugins_manager._get_plugins()
+    ours = [plugin for plugin in plugins if plugin.name == "leafline_dashboard"]
+    assert len(ours) == 1
+    assert str(ours[0].source).startswith("leafline==")  # an EntryPointSource: dist==version: entry point
+    assert import_errors == {}

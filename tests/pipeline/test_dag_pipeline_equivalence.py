@@ -2,7 +2,7 @@
 
 The DAG side is the DAG's own plan step (orchestration.plan_run) under moto, registering the packaged model;
 its CreateModelPackage is captured as boto3 sent it. The Pipeline side is the definition the SDK renders
-from pipelines/nightly_scoring_pipeline.py, evaluated for an execution with the same run inputs. Only the names
+from leafline.sagemaker_pipeline.builder, evaluated for an execution with the same run inputs. Only the names
 SageMaker Pipelines generates per execution (model, job, package ARN) are set aside.
 """
 

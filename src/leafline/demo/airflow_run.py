@@ -1,7 +1,7 @@
 """Real Airflow as a child process (`airflow db migrate`, `airflow dags test`) with its home in a folder.
 
-Only configuration differs from a deployment: a SQLite metadata DB, the repo's dags folder and an AWS
-connection whose endpoint_url is local AWS.
+Only configuration differs from a deployment: a SQLite metadata DB, a DAGs folder holding leafline's DAG
+file and an AWS connection whose endpoint_url is local AWS.
 """
 
 from __future__ import annotations

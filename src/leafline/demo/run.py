@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from leafline.airflow.dag_file import write_dag_file
 from leafline.demo import airflow_run
 from leafline.demo.data import install_sample_model, shard_rows, write_shards
 from leafline.demo.summary import Locations, summary_lines
@@ -28,7 +29,6 @@ STEPS = 6
 SECOND_SPEC = Path(__file__).with_name("leafline-demo-upsell.toml")
 SECOND_SHARE = 4
 _TASK_DONE = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
-REPO_DAG = Path(__file__).resolve().parents[3] / "dags" / "nightly_scoring.py"
 
 
 class DemoError(LeaflineError):
@@ -40,7 +40,7 @@ class DemoOptions:
     workdir: Path
     rows: int = 300_000
     shards: int = 6
-    dag_file: Path = REPO_DAG
+    dag_file: Path | None = None  # default: leafline's DAG file, written into WORKDIR/airflow/dags
     run_date: str = ""  # default: today
 
 
@@ -80,8 +80,8 @@ class _Demo:
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     if options.rows < options.shards or options.shards < 1:
         raise DemoError(f"--rows {options.rows} must be at least --shards {options.shards} (and shards >= 1)")
-    if not options.dag_file.is_file():
-        raise DemoError(f"{options.dag_file}: no DAG file (run the demo from a leafline checkout, or --dag-file)")
+    if options.dag_file is not None and not options.dag_file.is_file():
+        raise DemoError(f"--dag-file {options.dag_file}: no such file")
     demo = _Demo(options, out)
     demo.workdir.mkdir(parents=True, exist_ok=True)
     demo.log_path.write_text("")
@@ -233,7 +233,8 @@ def _run_dags(
     home.mkdir(exist_ok=True)
     log = home / "dags-test.log"
     log.write_text("")
-    env = airflow_run.airflow_environment(home, demo.options.dag_file.resolve().parent, aws.airflow_connection(),
+    dag_file = demo.options.dag_file or write_dag_file(home / "dags")
+    env = airflow_run.airflow_environment(home, dag_file.resolve().parent, aws.airflow_connection(),
                                           dict(os.environ))  # fmt: skip
     env.pop("LEAFLINE_SPEC", None)
     env["LEAFLINE_SPECS_DIR"] = str(specs_dir)  # what the demo prepared, whatever the environment says

@@ -11,8 +11,6 @@ from typing import Any
 from leafline.errors import UsageError
 from leafline.image.push import EXAMPLE
 
-ROOT = Path(__file__).resolve().parents[3]  # the checkout: the Dockerfile's build context
-
 
 def add_parser(commands: Any) -> None:
     image = commands.add_parser(
@@ -28,6 +26,9 @@ def add_parser(commands: Any) -> None:
     build = action.add_parser("build", help="build the image and print its size")
     build.add_argument("--arch", choices=("amd64", "arm64"), default="amd64", help="platform (default amd64)")
     build.add_argument("--tag", default="leafline:latest", help="image name (default leafline:latest)")
+    build.add_argument("--context", type=Path, default=Path(), metavar="DIR",
+                       help="the build context: a leafline checkout, holding inference_image/Dockerfile "
+                       "(default: the current directory)")  # fmt: skip
     push = action.add_parser(
         "push",
         help="push the built image to a registry and print the image_uri (by digest) for the spec",
@@ -50,15 +51,17 @@ def run_image_command(args: argparse.Namespace) -> int:
     from leafline.image.engine import find_engine
     from leafline.image.engine_choice import workdir
 
+    # Before looking for an engine (which may install one): a wrong folder is said at once.
+    context = build_context(args.context) if args.image_action == "build" else None
     folder = workdir()
     folder.mkdir(parents=True, exist_ok=True)
     if args.image_action == "push":
         return _push(args, folder)
     engine = find_engine(folder, install=args.image_action == "build")
-    if args.image_action == "build":
+    if context is not None:
         from leafline.image.build import build_image
 
-        built = build_image(engine, ROOT, folder, args.arch, args.tag)
+        built = build_image(engine, context, folder, args.arch, args.tag)
         print(f"built {built.image} ({built.arch}) with {engine.name} in {built.seconds:.0f} s: "
               f"{built.size_bytes / 1e6:.0f} MB; base image: {built.base}; log: {built.log}")  # fmt: skip
         return 0
@@ -72,6 +75,16 @@ def run_image_command(args: argparse.Namespace) -> int:
     print(f"start to first /ping over {len(times)} containers: median {statistics.median(times):.2f} s, "
           f"min {min(times):.2f} s, max {max(times):.2f} s")  # fmt: skip
     return 0
+
+
+def build_context(folder: Path) -> Path:
+    """The checkout the image is built from: the wheel ships no Dockerfile, so it is looked for, not assumed."""
+    from leafline.image.build import DOCKERFILE
+
+    if not (folder / DOCKERFILE).is_file():
+        raise UsageError(f"--context {folder.resolve()}: no {DOCKERFILE} there; run from a leafline checkout or "
+                         "pass --context CHECKOUT")  # fmt: skip
+    return folder.resolve()
 
 
 def _push(args: argparse.Namespace, folder: Path) -> int:
