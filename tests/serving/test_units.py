@@ -31,6 +31,7 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
         ({"MODEL_S3_BUCKET": "b"}, "MODEL_S3_BUCKET and MODEL_S3_KEY must be set together"),
         ({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "-1"}, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=-1 must be >= 0"),
         ({"LEAFLINE_BACKEND": "gpu"}, "LEAFLINE_BACKEND='gpu' must be 'auto' or 'lightgbm'"),
+        ({"LEAFLINE_CSV_READER": "polars"}, "LEAFLINE_CSV_READER='polars' must be 'auto' or 'pyarrow'"),
         ({"LEAFLINE_READ_TIMEOUT": "0"}, "LEAFLINE_READ_TIMEOUT=0 must be a number of seconds above 0"),
         ({"LEAFLINE_IDLE_TIMEOUT": "nan"}, "LEAFLINE_IDLE_TIMEOUT=nan must be a number of seconds above 0"),
         ({"LEAFLINE_WORKERS": "0"}, "LEAFLINE_WORKERS=0 must be >= 1"),
