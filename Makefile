@@ -70,7 +70,7 @@ $(UV):
 # the extension, the server reads CSV by its pyarrow path and the native tests skip and say why. Whether
 # the header was there is part of uv's cache key, so installing it later rebuilds the extension.
 FAST_FLOAT_HEADER ?= /usr/include/fast_float/fast_float.h
-$(STAMP): $(UV) uv.lock pyproject.toml native/pyproject.toml native/setup.py $(wildcard native/src/*/*)
+$(STAMP): $(UV) uv.lock pyproject.toml native/pyproject.toml native/setup.py $(wildcard native/src/leafline_native/*)
 	@if [ ! -f "$(FAST_FLOAT_HEADER)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Debian's libfast-float-dev for the native CSV reader"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
