@@ -58,15 +58,28 @@ bench: $(STAMP)
 
 # Regenerate the image's pinned runtime requirements from the lock file (a test checks they agree).
 image-requirements: $(UV)
-	$(UV) export --frozen --extra serve --no-dev --no-emit-project --no-hashes --no-header \
+	$(UV) export --frozen --extra serve --no-dev --no-emit-project --no-emit-package leafline-native --no-hashes --no-header \
 		-o inference_image/requirements.txt >/dev/null
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(STAMP): $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --all-extras
+# The serving's native CSV reader (native/) is compiled by this sync; its one system need, fast_float's
+# header, is installed first when missing and apt-get can (as root). Without it the wheel builds without
+# the extension, the server reads CSV by its pyarrow path and the native tests skip and say why. Whether
+# the header was there is part of uv's cache key, so installing it later rebuilds the extension.
+FAST_FLOAT_HEADER ?= /usr/include/fast_float/fast_float.h
+$(STAMP): $(UV) uv.lock pyproject.toml native/pyproject.toml native/setup.py $(wildcard native/src/leafline_native/*)
+	@if [ ! -f "$(FAST_FLOAT_HEADER)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's libfast-float-dev for the native CSV reader"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends libfast-float-dev >/dev/null 2>&1 \
+	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends libfast-float-dev >/dev/null 2>&1; } \
+	    || echo "could not install libfast-float-dev: CSV is read by the pyarrow path, the native tests skip"; \
+	fi
+	LEAFLINE_FAST_FLOAT_HEADER=$$(test -f "$(FAST_FLOAT_HEADER)" && echo present || echo missing) \
+	  $(UV) sync --frozen --all-extras
 	touch $@
 
 clean:

@@ -119,6 +119,10 @@ def check() -> None:
     import pyarrow.ipc as paipc
     import pyarrow.parquet as pq
     import scipy.sparse
+    from leafline_native import _csv  # the native CSV reader, built in this stage (a stripped .so must still load)
+
+    out = np.empty((_csv.rows_needed(8, 2, 1), 2))
+    assert _csv.parse_csv(b"1,2\n3,\n", 2, out) == 2 and out[0, 1] == 2.0
 
     read = pacsv.ReadOptions(column_names=["a", "b"])
     convert = pacsv.ConvertOptions(column_types={"a": pa.float64(), "b": pa.float64()})

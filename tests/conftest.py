@@ -85,6 +85,28 @@ def server(binary_model_dir: Path) -> Iterator[ServerProcess]:
         yield process
 
 
+# The CSV readers a body may meet first (LEAFLINE_CSV_READER): the native one, and the pyarrow path it falls
+# back to. The contract and hostile-body suites run against a server of each (csv_reader_server). Against
+# the image (CONTRACT_URL) only its default runs, the native reader: the pyarrow path is the same code,
+# tested here, and the image suite must run with nothing skipped.
+CSV_READERS = ("native",) if CONTRACT_URL else ("native", "pyarrow")
+
+
+def csv_reader_server(reader: str, model_dir: Path) -> Iterator[ServerProcess]:
+    """A server whose CSV bodies meet `reader` first; the native reader skips, saying why, where it was
+    not built."""
+    from leafline.serving import native_csv
+
+    if CONTRACT_URL:
+        yield RemoteServer(CONTRACT_URL, os.environ["LEAFLINE_CONTRACT_LOGS"])  # type: ignore[misc]
+        return
+    if reader == "native" and (reason := native_csv.unavailable_reason()):
+        pytest.skip(reason)
+    env = {"LEAFLINE_CSV_READER": "auto" if reader == "native" else "pyarrow"}
+    with ServerProcess(model_dir, env=env) as process:
+        yield process
+
+
 def kind_by_name(name: str) -> Kind:
     return next(k for k in KINDS if k.name == name)
 

@@ -2,8 +2,8 @@
 
 Every refused body is a 400 naming the place (line or record, column or feature, key) and the value; none
 is a 500, none is silently scored. One token table (leafline.serving.numbers) decides what a value is, and
-each hostile token is run through every path that reads one: CSV's fast path (pyarrow), CSV's fallback
-path, JSON and JSON Lines.
+each hostile token is run through every path that reads one: CSV's native reader, its pyarrow path, its
+field-by-field fallback, JSON and JSON Lines; the HTTP tests run against a server of each CSV reader.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 import string
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from leafline.server_process import ServerProcess
 from leafline.serving.decoding import decode, decode_csv
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON, JSONLINES
+from tests.conftest import CSV_READERS, csv_reader_server
 
 NAMES = tuple(f"Column_{i}" for i in range(6))
 MISSING = "missing"
@@ -120,16 +121,30 @@ def _same(got: float | str, expected: float | str) -> bool:
     return got == expected
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["fast_path", "fallback_path"])
+# CSV's readers, first tried first: decode_csv's defaults (the native reader where it is built), the
+# pyarrow path (native=False), the field-by-field fallback (fast_path=False).
+CSV_PATHS: dict[str, Callable[[bytes, int], Any]] = {
+    "native_path": lambda body, n: decode_csv(body, n),
+    "fast_path": lambda body, n: decode_csv(body, n, native=False),
+    "fallback_path": lambda body, n: decode_csv(body, n, fast_path=False),
+}
+
+
+@pytest.fixture(scope="module", params=CSV_READERS)
+def server(request: pytest.FixtureRequest, binary_model_dir: Path) -> Iterator[ServerProcess]:
+    yield from csv_reader_server(str(request.param), binary_model_dir)
+
+
+@pytest.mark.parametrize("path", list(CSV_PATHS))
 @pytest.mark.parametrize("token", list(TOKENS), ids=[repr(t)[:24] for t in TOKENS])
-def test_each_csv_path_reads_a_token_as_the_one_table_says(token: str, fast_path: bool) -> None:
-    got = _outcome(lambda body: decode_csv(body, 6, fast_path=fast_path), _csv_body(token))
+def test_each_csv_path_reads_a_token_as_the_one_table_says(token: str, path: str) -> None:
+    got = _outcome(lambda body: CSV_PATHS[path](body, 6), _csv_body(token))
     assert _same(got, TOKENS[token]), (token, got)
 
 
 def test_the_csv_fast_path_never_reads_a_token_the_fallback_reads_otherwise() -> None:
-    """Random tokens near the table's edges (number pieces, missing words, odd bytes): pyarrow and the
-    table agree on every one, so the fast path is only an accelerator (it found `nan(1)`)."""
+    """Random tokens near the table's edges (number pieces, missing words, odd bytes): the native reader,
+    pyarrow and the table agree on every one, so the fast paths are only accelerators (it found `nan(1)`)."""
     rng = random.Random(19)
     pieces = ["nan", "na", "null", "inf", "infinity", "e", "E", "1", "0", "9", ".", "+", "-", " ", "\t"]
     odd = [c for c in string.printable if c not in ',\n\r"'] + ["\x00", "\x85", "\u00a0", "\u0663", "\uff11"]
@@ -140,10 +155,11 @@ def test_the_csv_fast_path_never_reads_a_token_the_fallback_reads_otherwise() ->
             parts.insert(rng.randint(0, len(parts)), rng.choice(odd))
         token = "".join(parts)
         body = _csv_body(token)
-        fast = _outcome(lambda b: decode_csv(b, 6, fast_path=True), body)
+        native = _outcome(lambda b: decode_csv(b, 6), body)
+        fast = _outcome(lambda b: decode_csv(b, 6, native=False), body)
         fallback = _outcome(lambda b: decode_csv(b, 6, fast_path=False), body)
-        if not _same(fast, fallback):
-            disagreements[token] = (fast, fallback)
+        if not _same(native, fallback) or not _same(fast, fallback):
+            disagreements[token] = (native, fast, fallback)
     assert not disagreements
 
 
@@ -435,24 +451,27 @@ def test_both_csv_paths_count_the_same_records(body: bytes, num_features: int) -
     """The fallback reads bodies too (not only diagnoses them): it must split records exactly as the fast
     path and leafline.serving.records do."""
 
-    def run(fast_path: bool) -> object:
+    def run(path: str) -> object:
         try:
-            return decode_csv(body, num_features, fast_path=fast_path).tolist()
+            return CSV_PATHS[path](body, num_features).tolist()
         except InvalidInputError as exc:
             return exc.message
 
-    fast, fallback = run(True), run(False)
-    if isinstance(fast, list) and isinstance(fallback, list):
-        np.testing.assert_array_equal(np.array(fast), np.array(fallback))
-    elif isinstance(fast, str) and isinstance(fallback, str):
-        assert fast.split(":")[0] == fallback.split(":")[0], (fast, fallback)  # the same place
-    else:
-        pytest.fail(f"fast path {fast!r}, fallback {fallback!r}")
+    fallback = run("fallback_path")
+    for path in ("native_path", "fast_path"):
+        fast = run(path)
+        if isinstance(fast, list) and isinstance(fallback, list):
+            np.testing.assert_array_equal(np.array(fast), np.array(fallback))
+        elif isinstance(fast, str) and isinstance(fallback, str):
+            assert fast.split(":")[0] == fallback.split(":")[0], (path, fast, fallback)  # the same place
+        else:
+            pytest.fail(f"{path} {fast!r}, fallback {fallback!r}")
 
 
-def test_a_line_over_pyarrows_4_mb_block_is_read_or_refused_by_the_fallback() -> None:
+@pytest.mark.parametrize("path", ["native_path", "fast_path"])
+def test_a_line_over_pyarrows_4_mb_block_is_read_or_refused_by_the_fallback(path: str) -> None:
     """pyarrow cannot read a line longer than its block; the fallback reads it (or names the place)."""
     line = "0" * 5_000_000 + "1.5,2,3,4,5,6\n"
-    assert decode_csv(("1,2,3,4,5,6\n" + line).encode(), 6).tolist()[1] == [1.5, 2, 3, 4, 5, 6]
+    assert CSV_PATHS[path](("1,2,3,4,5,6\n" + line).encode(), 6).tolist()[1] == [1.5, 2, 3, 4, 5, 6]
     with pytest.raises(InvalidInputError, match=r"^line 2, column 1: '000"):
-        decode_csv(("1,2,3,4,5,6\n" + "0" * 5_000_000 + "x,2,3,4,5,6\n").encode(), 6)
+        CSV_PATHS[path](("1,2,3,4,5,6\n" + "0" * 5_000_000 + "x,2,3,4,5,6\n").encode(), 6)

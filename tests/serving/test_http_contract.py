@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,9 +12,21 @@ import numpy as np
 import pytest
 
 from leafline.server_process import ServerProcess
+from tests.conftest import CONTRACT_URL, CSV_READERS, csv_reader_server
 from tests.model_kinds import scoring_rows, to_csv
 
 CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture(scope="module", params=CSV_READERS)
+def csv_reader(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def server(csv_reader: str, binary_model_dir: Path) -> Iterator[ServerProcess]:
+    """Every contract test, once per CSV reader: the native one and the pyarrow path it falls back to."""
+    yield from csv_reader_server(csv_reader, binary_model_dir)
 
 
 def _expected(model_dir: Path, x: np.ndarray) -> np.ndarray:
@@ -53,6 +66,13 @@ def test_csv_with_charset_blank_lines_crlf_nan_and_empty_fields(server: ServerPr
     x = np.array([[1.5, np.nan, np.nan, 0, -2, 3], [np.nan] * 6, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
     assert status == 200
     np.testing.assert_allclose(_floats(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)
+
+
+def test_the_start_up_log_names_the_csv_reader_in_use(server: ServerProcess, csv_reader: str) -> None:
+    """The image must carry the native reader it was built with; a local server says which one it runs."""
+    loaded = next(e for e in server.log_events() if e["event"] == "model_loaded")
+    expected = "native (fast_float)" if csv_reader == "native" else "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
+    assert loaded["csv_reader"].startswith(expected), (CONTRACT_URL, loaded["csv_reader"])
 
 
 def test_server_timing_header_names_each_stage(server: ServerProcess) -> None:

@@ -31,6 +31,7 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
         ({"MODEL_S3_BUCKET": "b"}, "MODEL_S3_BUCKET and MODEL_S3_KEY must be set together"),
         ({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "-1"}, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=-1 must be >= 0"),
         ({"LEAFLINE_BACKEND": "gpu"}, "LEAFLINE_BACKEND='gpu' must be 'auto' or 'lightgbm'"),
+        ({"LEAFLINE_CSV_READER": "polars"}, "LEAFLINE_CSV_READER='polars' must be 'auto' or 'pyarrow'"),
         ({"LEAFLINE_READ_TIMEOUT": "0"}, "LEAFLINE_READ_TIMEOUT=0 must be a number of seconds above 0"),
         ({"LEAFLINE_IDLE_TIMEOUT": "nan"}, "LEAFLINE_IDLE_TIMEOUT=nan must be a number of seconds above 0"),
         ({"LEAFLINE_WORKERS": "0"}, "LEAFLINE_WORKERS=0 must be >= 1"),
@@ -86,3 +87,22 @@ def test_payloads_keep_whole_records_within_the_limit() -> None:
 def test_a_record_over_the_limit_is_refused() -> None:
     with pytest.raises(RecordTooLargeError, match=r"record 2 \(line 2\) is over the 8-byte payload limit"):
         list(payloads(io.BytesIO(b"aaaa\nbbbbbbbbbb\nc\n"), split_lines=True, single_record=False, max_bytes=8))
+
+
+def test_without_the_native_reader_csv_takes_the_pyarrow_path_and_says_why() -> None:
+    """A machine without a compiler or fast_float's header installs leafline without the extension: the
+    server still reads CSV (the pyarrow path) and its start-up log says why."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['leafline_native._csv'] = None\n"  # what an install without the extension has
+        "from leafline.serving import native_csv\n"
+        "from leafline.serving.decoding import decode_csv\n"
+        "print(native_csv.unavailable_reason())\n"
+        "print(decode_csv(b'1,2\\n-0,nan\\n', 2).tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    reason, matrix = done.stdout.splitlines()
+    assert "leafline_native._csv is not built" in reason and "libfast-float-dev" in reason
+    assert matrix == "[[1.0, 2.0], [-0.0, nan]]"

@@ -19,7 +19,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from leafline.serving import numbers
+from leafline.serving import native_csv, numbers
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON
 from leafline.serving.numbers import clip
@@ -37,30 +37,39 @@ _MAX_DEPTH = {JSON: 4, "line": 2}
 
 
 def warm_up() -> None:
-    """Import the parser before /ping turns 200, so the first request does not pay for it."""
+    """Import the parsers before /ping turns 200, so the first request does not pay for them."""
     import pyarrow.csv  # noqa: F401
 
+    native_csv.unavailable_reason()
 
-def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1) -> Matrix:
+
+def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1, native: bool = True) -> Matrix:
+    """native: try the native CSV reader first (LEAFLINE_CSV_READER=pyarrow turns it off)."""
     blanks = fmt == CSV and blank_lines_are_records(len(feature_names))  # then "\n" is a record, missing
     if not (body if blanks else body.strip()):
         raise InvalidInputError("empty body: no records to score")
     if fmt == CSV:
-        return decode_csv(body, len(feature_names), threads)
+        return decode_csv(body, len(feature_names), threads, native=native)
     if fmt == JSON:
         return _records_to_matrix(_json_records(body), feature_names, "record")
     return _records_to_matrix(_jsonlines_records(body), feature_names, "line")
 
 
-def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool = True) -> Matrix:
-    """pyarrow's reader when it can be trusted to read fields as leafline.serving.numbers does; the
-    field-by-field reader otherwise, which is the definition and also finds the first bad field.
+def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool = True, native: bool = True) -> Matrix:
+    """The native reader (leafline.serving.native_csv) when it is built and can decide; else pyarrow's
+    reader when it can be trusted to read fields as leafline.serving.numbers does; the field-by-field
+    reader otherwise, which is the definition and also finds the first bad field. fast_path=False goes
+    straight to the field-by-field reader, native=False skips the native reader (tests run both ways).
 
     pyarrow runs multi-threaded only when this request has more than one core to itself (with one
     request per core, a single thread per request spends less CPU per row). Bodies with bytes where
     pyarrow reads more than the table go to the fallback: a quote (pyarrow appends text after a closing
     quote) and "(" (it reads `nan(1)` as missing); numeric CSV rarely has either. test_hostile_bodies
     fuzzes both paths against each other to keep this list complete."""
+    if fast_path and native:
+        matrix = native_csv.read(body, num_features, threads)
+        if matrix is not None:
+            return matrix
     if fast_path and b'"' not in body and b"(" not in body:
         matrix = _pyarrow_csv(body, num_features, threads)
         if matrix is not None:

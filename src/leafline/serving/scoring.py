@@ -86,10 +86,13 @@ class Scorer:
         default_accept: str,
         threads: int,
         max_matrix_bytes: int | None = None,
+        native_csv: bool = True,
     ) -> None:
         """threads: native threads per request when the caller does not say (see `score`);
-        max_matrix_bytes: how large a Parquet or Arrow body may be once decoded (None: no bound)."""
+        max_matrix_bytes: how large a Parquet or Arrow body may be once decoded (None: no bound);
+        native_csv: try the native CSV reader first (LEAFLINE_CSV_READER)."""
         self.model = model
+        self._native_csv = native_csv
         self._max_matrix_bytes = max_matrix_bytes
         self._threshold = threshold if model.info.is_binary else None
         self._default_accept = default_accept
@@ -104,7 +107,7 @@ class Scorer:
         if in_fmt in COLUMNAR:
             matrix = decode_columnar(body, in_fmt, names, threads, self._max_matrix_bytes)
         else:
-            matrix = decode(body, in_fmt, names, threads)
+            matrix = decode(body, in_fmt, names, threads, native=self._native_csv)
         parsed = time.perf_counter()
         predictions = self._finish(self.model.predictor.predict(matrix, threads))
         predicted = time.perf_counter()

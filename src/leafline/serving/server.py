@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from leafline.serving import columnar, encoding
+from leafline.serving import columnar, encoding, native_csv
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
@@ -86,7 +86,8 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
     payload_mb = int(params["MaxPayloadInMB"])  # type: ignore[call-overload]
     threads = max(1, cpus // state.concurrency)  # the default; each request gets cores / requests in flight
     decoded_limit = payload_mb * 2**20 * columnar.DECODED_PER_PAYLOAD if payload_mb else None
-    scorer = Scorer(model, settings.threshold, settings.default_accept, threads, decoded_limit)
+    native = settings.csv_reader == "auto"
+    scorer = Scorer(model, settings.threshold, settings.default_accept, threads, decoded_limit, native_csv=native)
     if settings.threshold is not None and not model.info.is_binary:
         log_event(
             "threshold_ignored",
@@ -107,11 +108,20 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         trees=model.info.num_trees,
         backend=model.backend,
         fallback_reason=model.fallback_reason or None,
+        csv_reader=_csv_reader(native),
         cpus=cpus,
         execution_parameters=params,
     )
     # Logged first, then ready: whoever sees /ping turn 200 also finds the model_loaded line.
     state.ready(scorer, payload_mb * 2**20 if payload_mb else None, params)
+
+
+def _csv_reader(native: bool) -> str:
+    """Which CSV reader a plain body meets first, for the start-up log."""
+    if not native:
+        return "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
+    reason = native_csv.unavailable_reason()
+    return "native (fast_float), pyarrow where it cannot decide" if reason is None else f"pyarrow: {reason}"
 
 
 def _tune_gc() -> None:

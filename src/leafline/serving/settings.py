@@ -43,6 +43,7 @@ class ServerSettings:
     workers: int | None = None  # requests read or answered at once; None: derived from the concurrency
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_MB * 2**20
     max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS
+    csv_reader: str = "auto"  # "auto" tries the native CSV reader first; "pyarrow" reads every body as before
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -62,6 +63,9 @@ class ServerSettings:
         backend = env.get("LEAFLINE_BACKEND", "auto").strip().lower()
         if backend not in ("auto", "lightgbm"):
             raise ConfigurationError(f"LEAFLINE_BACKEND={backend!r} must be 'auto' or 'lightgbm'")
+        csv_reader = env.get("LEAFLINE_CSV_READER", "auto").strip().lower()
+        if csv_reader not in ("auto", "pyarrow"):
+            raise ConfigurationError(f"LEAFLINE_CSV_READER={csv_reader!r} must be 'auto' or 'pyarrow'")
         concurrency = _optional_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", minimum=0)
         return cls(
             host=env.get("LEAFLINE_HOST", "0.0.0.0"),  # noqa: S104 - SageMaker connects from outside the container
@@ -83,6 +87,7 @@ class ServerSettings:
             workers=_optional_int(env, "LEAFLINE_WORKERS", minimum=1),
             max_unpacked_bytes=_positive_int(env, "LEAFLINE_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB) * 2**20,
             max_archive_members=_positive_int(env, "LEAFLINE_MAX_ARCHIVE_MEMBERS", DEFAULT_MAX_ARCHIVE_MEMBERS),
+            csv_reader=csv_reader,
         )
 
 

@@ -1,0 +1,6 @@
+from collections.abc import Buffer
+
+def parse_csv(
+    body: Buffer, num_features: int, out: Buffer, blank_lines_are_records: bool = False, threads: int = 1
+) -> int | None: ...
+def rows_needed(body_bytes: int, num_features: int, threads: int) -> int: ...
