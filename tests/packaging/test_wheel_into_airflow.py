@@ -4,7 +4,9 @@ amazon provider; Airflow's version is the same afterwards, `airflow plugins` lis
 DAGs folder with the one DAG file and three specs lists three DAGs with no import errors.
 
 One environment for the module (making it is most of the time). The lock's full set is the constraints
-file, as Airflow's published one is for a deployment; packages come from uv's cache when it has them.
+file, as Airflow's published one is for a deployment (less leafline-native, a path source, which pip
+constraints cannot name and the airflow extra does not need); packages come from uv's cache when it has
+them.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _run([uv, "build", "--wheel", "--out-dir", work / "dist", ROOT], env=_uv_env(), cwd=ROOT)
     (wheel,) = (work / "dist").glob("leafline-*.whl")
     constraints = work / "constraints.txt"
-    _run([uv, "export", "--frozen", "--all-extras", "--all-groups", "--no-emit-project", "--no-hashes",
-          "--no-header", "-o", constraints], env=_uv_env(), cwd=ROOT)  # fmt: skip
+    _run([uv, "export", "--frozen", "--all-extras", "--all-groups", "--no-emit-project",
+          "--no-emit-package", "leafline-native", "--no-hashes", "--no-header", "-o", constraints],
+         env=_uv_env(), cwd=ROOT)  # fmt: skip
     base_python = getattr(sys, "_base_executable", sys.executable)
     _run([uv, "venv", "--python", base_python, work / "venv"], env=_uv_env())
     python = work / "venv" / "bin" / "python"
