@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = ROOT / "src" / "leafline" / "serving"
 
@@ -28,6 +30,34 @@ def test_serving_package_imports_nothing_from_the_rest_of_leafline() -> None:
     for path in SERVING.rglob("*.py"):
         outside = {n for n in _imports(path) if n.startswith("leafline") and not n.startswith(own)}
         assert not outside, f"{path.relative_to(ROOT)} imports {outside}"
+
+
+# Which parts of leafline a package may not import: the arrows point from the edges to the shared core.
+FORBIDDEN = {
+    "sagemaker": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline",
+                  "leafline.validation", "leafline.runs", "leafline.dashboard"),
+    "validation": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline"),
+    "runs": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline"),
+    "transform": ("leafline.airflow", "leafline.sagemaker_pipeline", "leafline.local_aws"),
+    "local_aws": ("leafline.airflow", "leafline.sagemaker_pipeline"),
+    "airflow": ("sagemaker", "leafline.sagemaker_pipeline", "leafline.local_aws", "leafline.transform"),
+}  # fmt: skip
+
+
+def _forbidden_imports(package: str) -> list[str]:
+    found = []
+    for path in sorted((ROOT / "src" / "leafline" / package).rglob("*.py")):
+        for name in _imports(path):
+            hit = [f for f in FORBIDDEN[package] if name == f or name.startswith(f + ".")]
+            found += [f"{path.relative_to(ROOT)} imports {name}" for _ in hit]
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_each_package_imports_only_in_the_direction_of_the_shared_core(package: str) -> None:
+    """leafline.sagemaker (SageMaker's shapes) is shared by all; the emulator and local AWS know no
+    orchestrator; the Airflow side never loads the SageMaker SDK (DAG files are parsed again and again)."""
+    assert _forbidden_imports(package) == []
 
 
 def test_serving_package_uses_only_its_runtime_dependencies() -> None:

@@ -13,7 +13,7 @@ import leafline
 from leafline import aws_requests
 from leafline.dag_settings import DagSettings
 from leafline.jobspec import DEFAULT_SPEC, SpecError, TransformSettings, load_spec, run_names, safe_name
-from leafline.transform.request import parse_request
+from leafline.sagemaker.request import parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ from leafline.orchestration import (
 from leafline.orchestration import (
     submit_transform as submit,
 )
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 
 _log = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ def add_parsers(commands: Any) -> None:
 
 def run_package_command(args: argparse.Namespace) -> int:
     from leafline.packaging import build_archive, compiled_model_line, ensure_bucket, publish_archive
-    from leafline.transform.storage import Storage, absolute_location
+    from leafline.sagemaker.storage import Storage, absolute_location
 
     if not args.model_dir.is_dir():
         raise UsageError(f"{args.model_dir}: no such model directory")
@@ -125,7 +125,7 @@ def run_register_command(args: argparse.Namespace) -> int:
 
     from leafline.packaging import compiled_model_line, read_archive_info
     from leafline.registry import register_version, version_metadata
-    from leafline.transform.storage import Storage, absolute_location
+    from leafline.sagemaker.storage import Storage, absolute_location
 
     spec = spec_from_args(args)
     # The version keeps this location for every later run, wherever it runs: a local one is made absolute.

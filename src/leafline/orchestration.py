@@ -19,7 +19,7 @@ from leafline import aws_requests
 from leafline.errors import LeaflineError
 from leafline.jobspec import JobSpec, SpecError, TransformSettings, run_names, validate_spec
 from leafline.registry import ModelVersion, register_version, resolve_approved, version_metadata
-from leafline.transform.storage import Storage, join_uri
+from leafline.sagemaker.storage import Storage, join_uri
 
 PLAN_SCHEMA = "leafline.plan/1"
 # Trigger-form fields that override the spec; None (or "") leaves the spec's value.

@@ -187,7 +187,7 @@ def _package(uri: str | None, spec: JobSpec) -> PackageInfo | None:
     if uri is None:
         return None
     from leafline.packaging import read_archive_info
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     package = read_archive_info(Storage(region=spec.region), uri)
     if package is None:

@@ -26,7 +26,7 @@ from leafline.orchestration import (
     validate_run,
 )
 from leafline.registry import ModelNotApprovedError
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from tests.dags.conftest import ROOT
 
 SPEC = ROOT / "dags" / "leafline-spec.toml"

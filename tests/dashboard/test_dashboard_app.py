@@ -16,7 +16,7 @@ from leafline.dashboard.cli import dashboard_app
 from leafline.demo.run import dashboard_command, local_runs_folder
 from leafline.jobspec import DEFAULT_SPEC, load_spec
 from leafline.runs.index import RunsIndex
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from tests.dashboard.records import record, write
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from leafline.dashboard.app import create_app
 from leafline.dashboard.views import PAGE_SIZE
 from leafline.runs.index import ROWS_FOLDER, ManyIndexes, RunsIndex, record_key, summary
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from tests.dashboard.records import record
 
 PROJECTS, NIGHTS = 20, 365

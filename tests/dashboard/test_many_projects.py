@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from leafline.dashboard import views
 from leafline.dashboard.app import create_app
 from leafline.runs.index import ManyIndexes, RunsIndex
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from tests.dashboard.records import record, write
 
 

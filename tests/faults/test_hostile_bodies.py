@@ -356,7 +356,7 @@ def test_the_server_keeps_serving_after_every_hostile_body(server: ServerProcess
 def test_the_validator_reads_a_csv_token_as_the_server_does(binary_model_dir: Path, token: str) -> None:
     """`leafline validate` re-scores input records: it must read a field by the same table (it read `١٢`
     as 12.0 and refused `NA`)."""
-    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.sagemaker.jsonpath import parse_jsonpath
     from leafline.validation.rescoring import Rescorer
 
     rescorer = Rescorer(binary_model_dir, NAMES, None)
@@ -371,7 +371,7 @@ def test_the_validator_reads_a_csv_token_as_the_server_does(binary_model_dir: Pa
 
 
 def test_the_validator_reads_json_values_as_the_server_does(binary_model_dir: Path) -> None:
-    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.sagemaker.jsonpath import parse_jsonpath
     from leafline.validation.rescoring import Rescorer
 
     rescorer = Rescorer(binary_model_dir, NAMES, None)
@@ -383,7 +383,7 @@ def test_the_validator_reads_json_values_as_the_server_does(binary_model_dir: Pa
 
 
 def test_the_validator_reads_a_csv_field_over_128_kb(binary_model_dir: Path) -> None:
-    from leafline.transform.jsonpath import parse_jsonpath
+    from leafline.sagemaker.jsonpath import parse_jsonpath
     from leafline.validation.rescoring import Rescorer
 
     record = ("1,2,3,4,5," + "0" * 200_000 + "1.5").encode()

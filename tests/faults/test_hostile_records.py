@@ -26,8 +26,8 @@ import pytest
 
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import RecordError
+from leafline.sagemaker.storage import Storage
 from leafline.server_process import free_port, http_request
-from leafline.transform.storage import Storage
 from tests.dashboard.records import record, write
 
 HOST = "127.0.0.1"

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from leafline import samples
-from leafline.transform.storage import sweep_partials
+from leafline.sagemaker.storage import sweep_partials
 from tests.faults.processes import WITH_FAKE_CONTAINER, Command, alive, children, start_local_aws, wait_for
 from tests.local_aws.helpers import BUCKET, create_endpoint, create_model, register_model
 from tests.transform.helpers import id_lines, request

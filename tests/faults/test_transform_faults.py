@@ -32,8 +32,8 @@ import pytest
 from botocore.response import StreamingBody
 from moto.server import ThreadedMotoServer
 
+from leafline.sagemaker.storage import Storage, UnsafeKeyError, child_uri, local_path
 from leafline.transform.job import EmulatorOptions, ModelSource, TransformJobResult, run_transform_job
-from leafline.transform.storage import Storage, UnsafeKeyError, child_uri, local_path
 from tests.transform.helpers import FAKE_CONTAINER, id_lines, invocations, request, run_fake
 
 JOB_TIMEOUT_S = 120  # a whole `leafline transform` subprocess; it ends in seconds unless it hangs
@@ -484,8 +484,8 @@ def test_a_deeply_nested_request_file_is_a_usage_error(tmp_path: Path, capsys: p
 def test_a_container_response_the_join_cannot_read_fails_with_a_named_error(
     content_type: str, response: bytes, problem: str
 ) -> None:
+    from leafline.sagemaker.request import parse_request
     from leafline.transform.dataprocessing import DataProcessingError, build_processor
-    from leafline.transform.request import parse_request
 
     raw = request("file:///in/", "file:///out/", TransformInput={"ContentType": content_type},
                   TransformOutput={"Accept": content_type}, DataProcessing={"JoinSource": "Input"})  # fmt: skip

@@ -24,7 +24,7 @@ from leafline.orchestration import RunInputs, plan_run, report_uri, run_folder, 
 from leafline.packaging import read_archive_info
 from leafline.pipeline_plan import plan_pipeline
 from leafline.runs.index import RunsIndex, runs_uri
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from leafline.validation import step as validation_step
 from leafline.validation.spec import ValidationSpec
 from tests.pipeline.conftest import ROOT, definition_of, differences, evaluate, execution_values, steps

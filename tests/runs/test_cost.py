@@ -20,7 +20,7 @@ from leafline.prices import PRICES_ENV, Price, PriceTable, Unpriced, price_table
 from leafline.runs.cost import BILLED_INTERVAL, amount_text, cost_text, instance_cost, job_cost, usd_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import build_record
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 from leafline.tuning.choose import Choice
 from leafline.tuning.cost import estimate
 from leafline.tuning.profile import Summary

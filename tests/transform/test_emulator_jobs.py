@@ -181,7 +181,7 @@ def test_cli_writes_a_run_record_the_dashboard_reads(
     inputs: Path, tmp_path: Path, binary_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from leafline.runs.index import RunsIndex
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(request(inputs.as_uri(), (tmp_path / "out").as_uri())))
@@ -204,7 +204,7 @@ def test_cli_takes_paths_relative_to_the_working_directory_and_records_them_abso
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     from leafline.runs.index import RunsIndex
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(binary_model_dir, "model")

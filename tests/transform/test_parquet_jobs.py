@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from leafline.cli import main
 from leafline.local_aws.server import LocalAws
-from leafline.transform.request import TransformRequestError, parse_request
+from leafline.sagemaker.request import TransformRequestError, parse_request
 from tests.local_aws.helpers import BUCKET, create_model, register_model
 from tests.transform.helpers import request
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leafline.transform.jsonpath import JsonPathError, parse_jsonpath
-from leafline.transform.request import TransformRequestError, parse_request
+from leafline.sagemaker.jsonpath import JsonPathError, parse_jsonpath
+from leafline.sagemaker.request import TransformRequestError, parse_request
 from tests.transform.helpers import request
 
 VALID = request("file:///in/", "file:///out/")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.transform.storage import Storage, absolute_location, join_uri
+from leafline.sagemaker.storage import Storage, absolute_location, join_uri
 
 
 @pytest.mark.parametrize("given", ["data/in/", "./data/in", "data/x/../in/", "file://data/in/", "file:data/in"])

@@ -18,8 +18,8 @@ from fastapi import Depends, FastAPI
 from leafline.dag_settings import DagSettings
 from leafline.dashboard.app import create_app
 from leafline.runs.index import ManyIndexes, RunsIndex, runs_uri
+from leafline.sagemaker.storage import Storage
 from leafline.spec_folder import load_projects
-from leafline.transform.storage import Storage
 
 
 def runs_locations(environ: Mapping[str, str]) -> tuple[list[str], str]:

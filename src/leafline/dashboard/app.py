@@ -25,7 +25,7 @@ from leafline.errors import UsageError
 from leafline.runs.cost import cost_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import RecordError
-from leafline.transform.storage import StorageError
+from leafline.sagemaker.storage import StorageError
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
 # Costs are the run records' figures, written as the demo's summary writes them (leafline.runs.cost).

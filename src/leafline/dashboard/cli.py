@@ -40,7 +40,7 @@ def dashboard_app(args: argparse.Namespace) -> tuple[FastAPI, str]:
     """The app over --runs (a folder relative to the working directory is fine) and the indexes' locations."""
     from leafline.dashboard.app import create_app
     from leafline.runs.index import ManyIndexes, RunsIndex
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     indexes = [RunsIndex(Storage(), uri) for uri in args.runs or default_runs()]
     index = indexes[0] if len(indexes) == 1 else ManyIndexes(indexes)

@@ -206,7 +206,7 @@ def _upload_input(demo: _Demo, specs: list[JobSpec], run_date: str) -> None:
 def _upload_shards(demo: _Demo, spec: JobSpec, run_date: str, total: int, folder: Path) -> None:
     import boto3
 
-    from leafline.transform.storage import split_s3
+    from leafline.sagemaker.storage import split_s3
 
     prefix = spec.input_uri(run_date)
     paths = write_shards(folder, total, demo.options.shards)
@@ -291,7 +291,7 @@ def _last_dagrun_line(log: Path) -> str:
 
 def _newest_record(spec: JobSpec, run_date: str) -> dict[str, Any] | None:
     from leafline.runs.index import RunsIndex, runs_uri
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     records = RunsIndex(Storage(region=spec.region), runs_uri(spec.bucket, spec.project_id)).load().records
     return next((r for r in records if r.get("run_date") == run_date), None)

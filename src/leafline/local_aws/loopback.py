@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 

@@ -18,10 +18,10 @@ from typing import Any
 from leafline.local_aws.containers import resolve_model
 from leafline.local_aws.host import Host
 from leafline.local_aws.protocol import AwsError, validation
+from leafline.sagemaker.request import TransformRequest, TransformRequestError, parse_request
 from leafline.transform.instances import InstanceError, fetch_model
 from leafline.transform.job import EmulatorOptions, ModelSource, initial_describe, run_transform_job
 from leafline.transform.progress import JobProgress, Snapshot
-from leafline.transform.request import TransformRequest, TransformRequestError, parse_request
 
 FINAL = ("Completed", "Failed", "Stopped")
 _SORT_KEYS = {"Name": "TransformJobName", "CreationTime": "CreationTime", "Status": "TransformJobStatus"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from leafline.transform.storage import Storage
+from leafline.sagemaker.storage import Storage
 
 
 def run_totals(storage: Storage, input_uri: str, output_uri: str, report: Mapping[str, Any] | None) -> dict[str, Any]:

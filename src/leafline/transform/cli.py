@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
+from leafline.sagemaker.request import load_request
+from leafline.sagemaker.storage import Storage, absolute_location
 from leafline.termination import Terminated, terminated_by_signals
 from leafline.transform import instances
 from leafline.transform.job import EmulatorOptions, ModelSource, run_transform_job
 from leafline.transform.progress import JobProgress, ProgressLine
-from leafline.transform.storage import Storage, absolute_location
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -27,33 +28,6 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"--env {pair!r}: expected KEY=VALUE")
         env[key] = value
     return env
-
-
-def load_request(path: Path) -> dict[str, Any]:
-    """A CreateTransformJob request from a JSON file; its file:// locations relative to the working directory
-    are made absolute here, so what is printed and recorded names the same folders from anywhere."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the request ({exc.strerror})") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise UsageError(f"{path}: not valid JSON (nested too deeply)") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: a CreateTransformJob request is a JSON object")
-    return _absolute_locations(data)
-
-
-def _absolute_locations(request: dict[str, Any]) -> dict[str, Any]:
-    places = ((("TransformInput", "DataSource", "S3DataSource"), "S3Uri"), (("TransformOutput",), "S3OutputPath"))
-    for keys, key in places:
-        parent: Any = request
-        for name in keys:
-            parent = parent.get(name) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and isinstance(parent.get(key), str) and parent[key].startswith("file://"):
-            parent[key] = absolute_location(parent[key])  # anything malformed is left for parse_request to name
-    return request
 
 
 def run_transform_command(args: argparse.Namespace) -> int:

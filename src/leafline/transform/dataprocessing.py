@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from leafline.errors import LeaflineError
-from leafline.transform.jsonpath import JsonPathError
-from leafline.transform.request import DataProcessing
+from leafline.sagemaker.jsonpath import JsonPathError
+from leafline.sagemaker.request import DataProcessing
 
 
 class DataProcessingError(LeaflineError):

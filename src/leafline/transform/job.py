@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from leafline.sagemaker.request import TransformRequest, parse_request
+from leafline.sagemaker.storage import InputObject, Storage, StorageError, UnsafeKeyError, child_uri
 from leafline.server_process import ServerProcess
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.media import columnar_format
@@ -34,9 +36,7 @@ from leafline.transform import instances as inst
 from leafline.transform.dataprocessing import DataProcessingError, RecordProcessor, build_processor
 from leafline.transform.invoker import InvocationError, InvocationSettings, Invoker
 from leafline.transform.progress import JobProgress
-from leafline.transform.request import TransformRequest, parse_request
 from leafline.transform.splitting import InputFormatError, Payload, RecordTooLargeError, payloads
-from leafline.transform.storage import InputObject, Storage, StorageError, UnsafeKeyError, child_uri
 
 ACCOUNT_ID = "123456789012"  # moto's default account, so local ARNs line up with local AWS
 FAILURE_REASON_LIMIT = 1024

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from leafline.sagemaker.jsonpath import JsonPathError
+from leafline.sagemaker.storage import InputObject, Storage
 from leafline.serving.media import columnar_format
 from leafline.serving.records import blank_lines_are_records
-from leafline.transform.jsonpath import JsonPathError
-from leafline.transform.storage import InputObject, Storage
 from leafline.validation.expectations import Expectations
 from leafline.validation.scores import ScoreSummary
 from leafline.validation.spec import ValidationSpec

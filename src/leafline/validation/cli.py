@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.transform.cli import load_request
-from leafline.transform.storage import absolute_location
+from leafline.sagemaker.request import load_request
+from leafline.sagemaker.storage import absolute_location
 from leafline.validation.spec import ValidationSpec
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from leafline.sagemaker.jsonpath import JsonPath
 from leafline.serving import numbers
 from leafline.serving.decoding import csv_fields
 from leafline.serving.errors import InvalidInputError
-from leafline.transform.jsonpath import JsonPath
 
 
 class Rescorer:

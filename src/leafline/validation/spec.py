@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leafline.transform.jsonpath import JsonPath, parse_jsonpath
-from leafline.transform.request import parse_request
+from leafline.sagemaker.jsonpath import JsonPath, parse_jsonpath
+from leafline.sagemaker.request import parse_request
 
 DEFAULT_SAMPLE = 200
 DEFAULT_ATOL = 1e-5  # the seeds' sanity check: LightGBM and the served scores agree within 1e-5

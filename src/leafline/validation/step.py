@@ -139,7 +139,7 @@ def _previous(values: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None
     if not (values["record_runs_index"] and values["record_run_id"]):
         return None, None
     from leafline.runs.index import previous_report
-    from leafline.transform.storage import Storage
+    from leafline.sagemaker.storage import Storage
 
     try:
         return previous_report(Storage(), values["record_runs_index"], values["record_run_id"])
@@ -168,7 +168,7 @@ def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sh
     from leafline.runs.index import record_key
     from leafline.runs.measures import run_totals
     from leafline.runs.record import build_record, parse_record
-    from leafline.transform.storage import Storage, join_uri
+    from leafline.sagemaker.storage import Storage, join_uri
 
     arn = values["record_model_package"] or ""
     version = arn.rsplit("/", 1)[-1]

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
+from leafline.sagemaker.storage import Storage
 from leafline.serving.columnar import count_rows, decode_columnar
 from leafline.serving.errors import InvalidInputError
-from leafline.transform.storage import Storage
 
 _CHUNK = 2**20
 

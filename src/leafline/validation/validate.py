@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from leafline.errors import LeaflineError
-from leafline.transform.storage import InputObject, Storage, StorageError
+from leafline.sagemaker.storage import InputObject, Storage, StorageError
 from leafline.validation.checker import PROBLEMS_KEPT, FileResult, check_file
 from leafline.validation.expectations import Expectations, expectations_for
 from leafline.validation.rescoring import Rescorer

@@ -7,13 +7,16 @@ refused), CompressionType None and Gzip, S3Prefix and ManifestFile inputs.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.transform.jsonpath import JsonPath, JsonPathError, parse_jsonpath
+from leafline.sagemaker.jsonpath import JsonPath, JsonPathError, parse_jsonpath
+from leafline.sagemaker.storage import absolute_location
 
 DEFAULT_TIMEOUT_SECONDS = 600
 DEFAULT_MAX_RETRIES = 3
@@ -261,3 +264,30 @@ def _int(
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise TransformRequestError(f"{prefix}{key} = {value}: must be {bounds}")
     return value
+
+
+def load_request(path: Path) -> dict[str, Any]:
+    """A CreateTransformJob request from a JSON file; its file:// locations relative to the working directory
+    are made absolute here, so what is printed and recorded names the same folders from anywhere."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the request ({exc.strerror})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not valid JSON (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a CreateTransformJob request is a JSON object")
+    return _absolute_locations(data)
+
+
+def _absolute_locations(request: dict[str, Any]) -> dict[str, Any]:
+    places = ((("TransformInput", "DataSource", "S3DataSource"), "S3Uri"), (("TransformOutput",), "S3OutputPath"))
+    for keys, key in places:
+        parent: Any = request
+        for name in keys:
+            parent = parent.get(name) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get(key), str) and parent[key].startswith("file://"):
+            parent[key] = absolute_location(parent[key])  # anything malformed is left for parse_request to name
+    return request
