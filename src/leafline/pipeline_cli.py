@@ -26,7 +26,7 @@ from leafline.errors import UsageError
 from leafline.jobspec import JobSpec, parse_overrides
 from leafline.model_cli import add_spec_arguments, spec_from_args
 from leafline.packaging import PackageInfo
-from leafline.pipeline_plan import PipelinePlan, pipeline_name, plan_pipeline
+from leafline.sagemaker_pipeline.plan import PipelinePlan, pipeline_name, plan_pipeline
 from leafline.schedule_cli import add_schedule_parser, run_schedule
 
 DAG_SPEC_HELP = "the DAG's: $LEAFLINE_SPECS_DIR's only spec, else $LEAFLINE_SPEC, else the shipped one"

@@ -1,6 +1,6 @@
 """`leafline pipeline schedule`: start the spec's SageMaker Pipeline every night with EventBridge Scheduler.
 
-Wiring only: the requests come from leafline.pipeline_schedule; the roles come from the infrastructure
+Wiring only: the requests come from leafline.sagemaker_pipeline.schedule; the roles come from the infrastructure
 template's outputs (SchedulerRoleArn, ScheduledStartRoleArn).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from leafline.errors import UsageError
 from leafline.jobspec import JobSpec
-from leafline.pipeline_schedule import apply_schedule, schedule_requests
+from leafline.sagemaker_pipeline.schedule import apply_schedule, schedule_requests
 
 _ROLE_HELP = "the infrastructure template's output {output} (`leafline infra template` prints the template)"
 

@@ -31,7 +31,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 from leafline.cli import main
 from leafline.infra_cli import TEMPLATE as PACKAGED
 from leafline.jobspec import run_names, safe_name
-from leafline.pipeline_schedule import START_FUNCTION
+from leafline.sagemaker_pipeline.schedule import START_FUNCTION
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infrastructure" / "leafline.yaml"
 REGION: Final = "sa-east-1"

@@ -186,6 +186,6 @@ def test_airflow_plugins_lists_leaflines_dashboard(deployment: dict[str, str]) -
 
 def test_the_task_bodies_find_what_they_import(installed: Installed) -> None:
     """The extra carries what the tasks load at run time beyond Airflow: the provider's hooks and the validator."""
-    code = ("import leafline.dag_tasks, leafline.validation.validate, lightgbm, pyarrow; "
+    code = ("import leafline.airflow.tasks, leafline.validation.validate, lightgbm, pyarrow; "
             "from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook")  # fmt: skip
     _run([installed.bin / "python", "-c", code], env=_airflow_env(installed.bin.parent / "probe-home", {}))

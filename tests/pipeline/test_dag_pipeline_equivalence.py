@@ -22,9 +22,9 @@ from leafline.cli import main
 from leafline.jobspec import load_spec
 from leafline.orchestration import RunInputs, plan_run, report_uri, run_folder, spec_for_run
 from leafline.packaging import read_archive_info
-from leafline.pipeline_plan import plan_pipeline
 from leafline.runs.index import RunsIndex, runs_uri
 from leafline.sagemaker.storage import Storage
+from leafline.sagemaker_pipeline.plan import plan_pipeline
 from leafline.validation import step as validation_step
 from leafline.validation.spec import ValidationSpec
 from tests.pipeline.conftest import ROOT, definition_of, differences, evaluate, execution_values, steps

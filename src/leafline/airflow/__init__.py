@@ -2,5 +2,5 @@
 the dashboard plugin (plugin, registered through the `airflow.plugins` entry point).
 
 Only Airflow loads these: scoring_dags imports Airflow's Task SDK and leafline's light modules, never an AWS
-or SageMaker SDK; the task bodies (leafline.dag_tasks) load at run time.
+or SageMaker SDK; the task bodies (leafline.airflow.tasks) load at run time.
 """

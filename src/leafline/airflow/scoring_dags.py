@@ -29,8 +29,8 @@ from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from leafline.airflow.alerts import SnsAlerts, deadline_missed
 from leafline.airflow.transform_sensor import TransformJobSensor
-from leafline.alerts import SnsAlerts, deadline_missed
 from leafline.dag_settings import DagSettings
 from leafline.instance_types import INSTANCE_TYPES
 from leafline.jobspec import JobSpec, SpecError
@@ -139,19 +139,19 @@ def nightly_dag(project: Project, settings: DagSettings) -> DAG:
 
         @task
         def plan() -> dict[str, Any]:
-            from leafline import dag_tasks
+            from leafline.airflow import tasks as dag_tasks
 
             return dag_tasks.plan(get_current_context(), settings, spec)
 
         @task
         def create_model(run_plan: dict[str, Any]) -> dict[str, Any]:
-            from leafline import dag_tasks
+            from leafline.airflow import tasks as dag_tasks
 
             return dag_tasks.create_model(settings, run_plan)
 
         @task
         def submit_transform(run_plan: dict[str, Any]) -> dict[str, Any]:
-            from leafline import dag_tasks
+            from leafline.airflow import tasks as dag_tasks
 
             return dag_tasks.submit_transform(settings, run_plan)
 
@@ -166,13 +166,13 @@ def nightly_dag(project: Project, settings: DagSettings) -> DAG:
 
         @task(outlets=[scores])
         def validate(run_plan: dict[str, Any]) -> dict[str, Any]:
-            from leafline import dag_tasks
+            from leafline.airflow import tasks as dag_tasks
 
             return dag_tasks.validate(get_current_context(), settings, run_plan, scores)
 
         @task(trigger_rule="all_done")  # failed runs are recorded too (the task then fails, so the run does)
         def record(run_plan: dict[str, Any]) -> dict[str, Any]:
-            from leafline import dag_tasks
+            from leafline.airflow import tasks as dag_tasks
 
             return dag_tasks.record(get_current_context(), settings, run_plan)
 

@@ -25,6 +25,6 @@ class TransformJobSensor(BaseSensorOperator):
         self.settings = settings
 
     def poke(self, context: Any) -> bool:
-        from leafline import dag_tasks
+        from leafline.airflow import tasks as dag_tasks
 
         return dag_tasks.transform_done(self.settings, self.job_name)

@@ -1,2 +1,4 @@
-"""leafline's nightly scoring as a SageMaker Pipeline: builder turns leafline.pipeline_plan's requests into the
-SageMaker Python SDK's steps (the `pipeline` extra). Imported by `leafline pipeline ...`, never by the DAG."""
+"""leafline's nightly scoring as a SageMaker Pipeline: plan (the Pipeline as data: parameters and requests, no
+SDK), builder (plan's requests as the SageMaker Python SDK's steps, the `pipeline` extra), schedule (its
+EventBridge Scheduler requests) and scheduled_start (the start function the schedule invokes). Imported by
+`leafline pipeline ...`, never by the DAG."""

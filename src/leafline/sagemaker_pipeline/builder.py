@@ -1,7 +1,7 @@
 """leafline's nightly scoring as a SageMaker Pipeline (SageMaker Python SDK v3).
 
 RegisterModel -> CreateModel -> BatchTransform -> ValidateOutput -> CheckValidation (-> ValidationFailed).
-Every request comes from `leafline.pipeline_plan`, i.e. from the builders the Airflow DAG sends; this
+Every request comes from `leafline.sagemaker_pipeline.plan`, i.e. from the builders the Airflow DAG sends; this
 module only turns the plan's "{Parameters.X}" / "{Steps.Y.Z}" references into the SDK's pipeline
 variables and the requests into steps.
 
@@ -38,8 +38,8 @@ from sagemaker.mlops.workflow.fail_step import FailStep
 from sagemaker.mlops.workflow.pipeline import Pipeline
 from sagemaker.mlops.workflow.steps import ConfigurableRetryStep, ProcessingStep, StepTypeEnum, TransformStep
 
-from leafline import pipeline_plan as plan_names
-from leafline.pipeline_plan import PipelinePlan, split_references
+from leafline.sagemaker_pipeline import plan as plan_names
+from leafline.sagemaker_pipeline.plan import PipelinePlan, split_references
 from leafline.validation import step as validation_step
 
 # The SDK's telemetry opt-out: without it every step builder starts a background call to AWS.

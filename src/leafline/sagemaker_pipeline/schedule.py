@@ -1,9 +1,9 @@
 """The SageMaker Pipeline's nightly schedule: EventBridge Scheduler requests rendered from the job spec.
 
 The spec's `schedule` (a 5-field cron, as the DAG reads it) and `timezone` become one schedule per pipeline.
-Its target is leafline's small start function (`leafline.scheduled_start`), which turns the Scheduler's UTC
-invocation time into the run date in the spec's timezone and starts the execution with it, so the Pipeline
-scores the same night's prefix the DAG would.
+Its target is leafline's small start function (`leafline.sagemaker_pipeline.scheduled_start`), which turns
+the Scheduler's UTC invocation time into the run date in the spec's timezone and starts the execution with
+it, so the Pipeline scores the same night's prefix the DAG would.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leafline import scheduled_start
 from leafline.errors import UsageError
 from leafline.jobspec import JobSpec
-from leafline.pipeline_plan import pipeline_name
+from leafline.sagemaker_pipeline import scheduled_start
+from leafline.sagemaker_pipeline.plan import pipeline_name
 
 START_FUNCTION = "leafline-scheduled-start"  # one per account and region, shared by every project's schedule
 START_RUNTIME = "python3.12"
