@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import emulated, parse_stage, procinfo, targets, workload
+from bench import baseline_env, emulated, parse_stage, procinfo, targets, workload
 from bench.load import LoadResult, run_load
 from leafline import samples
 from leafline.server_process import ServerProcess
@@ -42,7 +42,8 @@ RESULTS = Path("bench/results")
 
 def _servers(model_dir: Path) -> dict[str, ServerProcess]:
     baseline_cmd = [
-        sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "300", "--log-level", "warning",
+        str(baseline_env.VENV / "bin" / "python"), "-m", "gunicorn", "--workers", "2", "--timeout", "300",
+        "--log-level", "warning",
         "--bind", "127.0.0.1:{port}", "bench.baseline_app:app",
     ]  # fmt: skip
     baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")}, command=baseline_cmd)
@@ -231,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load run (default 4)")
     parser.add_argument("--models", default="big,small", help="comma-separated: big, small")
     parser.add_argument("--image", default="leafline:latest", help="the built image to measure (make image)")
+    every = f"every {baseline_env.MAX_AGE_DAYS} d"
+    parser.add_argument("--refresh-baseline", action="store_true", help=f"rebuild the baseline venv now (else {every})")
     args = parser.parse_args(argv)
+    baseline_env.ensure(refresh=args.refresh_baseline)
+    baseline_versions = baseline_env.versions()
+    print("baseline venv: " + ", ".join(f"{n} {v}" for n, v in sorted(baseline_versions.items())), flush=True)
     shapes = {"big": samples.BIG, "small": samples.SMALL}
     body = workload.batch()
     rows = body.count(b"\n")
@@ -243,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parse = parse_stage.bench_parse()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
+    (RESULTS / "baseline-versions.json").write_text(json.dumps(baseline_versions, indent=2))
     (RESULTS / "parse.json").write_text(json.dumps(parse, indent=2))
-    text = table(reports) + "\n\n" + parse_stage.parse_table(parse)
+    releases = ", ".join(f"{n} {v}" for n, v in sorted(baseline_versions.items()))
+    text = f"Baseline's own venv: {releases}\n\n" + table(reports) + "\n\n" + parse_stage.parse_table(parse)
     # The format stage is not built yet: its target reads "not measured" until it is.
     goals = targets.targets_table(targets.evaluate(reports, parse, format_mb_per_s=None))
     from bench.image import bench_image, image_table
