@@ -38,6 +38,7 @@ PARQUET_CONCURRENCY = (1, 2)
 PARQUET = "application/x-parquet"
 PARQUET_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
 PARQUET_PAYLOAD_MB = 10
+DIGITS_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
 RESULTS = Path("bench/results")
 
 
@@ -128,6 +129,18 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
             print(f"  [{shape.name} round {round_index + 1}/{rounds}] leafline transform ({job['files']} files, "
                   f"{job['rows']:,} rows)  {job['transform_rows_per_s']:>10,.0f} rows/s "
                   f"(end to end {job['end_to_end_rows_per_s']:,.0f})", flush=True)  # fmt: skip
+        # Realistic exports write 9 or 17 significant digits: one round at c=2 each keeps the run short.
+        report["digits_rows_per_s"] = {}
+        for digits in parse_stage.DIGITS:
+            digits_body = parse_stage.batch(digits)
+            digits_rows = digits_body.count(b"\n")
+            report["digits_rows_per_s"][digits] = {}
+            for name in DIGITS_SERVERS:
+                server = servers[name]
+                result = run_load(server.port, server.pid, digits_body, digits_rows, 2, seconds)
+                report["digits_rows_per_s"][digits][name] = result.rows_per_s
+                print(f"  [{shape.name}] {name + f' ({digits} digits)':34s} c=2 {result.rows_per_s:>10,.0f} rows/s",
+                      flush=True)  # fmt: skip
         for name, server in servers.items():
             report["servers"][name]["peak_rss_mb"] = procinfo.memory_mb(server.pid, "VmHWM")
     finally:
@@ -200,6 +213,15 @@ def table(reports: list[dict[str, Any]]) -> str:
         ratios = " / ".join(f"{report['ratio_vs_baseline'][c]:.2f}x" for c in CONCURRENCY)
         limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
         lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
+    lines.append("")
+    lines.append("| model | CSV digits | leafline rows/s c=2 | baseline rows/s c=2 | leafline / baseline |")
+    lines.append("|---|---|---|---|---|")
+    for report in reports:
+        for digits, by in report["digits_rows_per_s"].items():
+            leaf, base = by[DIGITS_SERVERS[0]], by[DIGITS_SERVERS[1]]
+            lines.append(
+                f"| {report['model']} | {digits} | {leaf / 1000:.1f}k | {base / 1000:.1f}k | {leaf / base:.2f}x |"
+            )
     lines.append("")
     lines.append("| model | Parquet body (same rows, one object) | leafline rows/s c=1 / c=2 | baseline (pandas) "
                  "rows/s c=1 / c=2 | leafline Parquet / CSV c=1 / c=2 | max diff vs LightGBM |")  # fmt: skip

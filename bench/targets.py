@@ -28,9 +28,15 @@ def evaluate(reports: list[dict[str, Any]], parse: dict[int, Any], format_mb_per
     """Targets from bench_model reports (one per model), the parse stage and the format stage's MB/s."""
     out: list[Target] = []
     for report in reports:
-        ratio = report["ratio_vs_baseline"][2]
+        # The issue's target is on 9-digit CSV; a report without that row falls back to the standard workload.
+        nine = report.get("digits_rows_per_s", {}).get(9)
+        if nine:
+            leaf, base = nine.values()
+            ratio, workload = leaf / base, "9-digit CSV"
+        else:
+            ratio, workload = report["ratio_vs_baseline"][2], "standard CSV"
         out.append(Target(f"leafline / baseline, {report['model']} model, c=2", f">= {BASELINE_RATIO:g}x",
-                          f"{ratio:.2f}x", ratio >= BASELINE_RATIO))  # fmt: skip
+                          f"{ratio:.2f}x ({workload})", ratio >= BASELINE_RATIO))  # fmt: skip
     if 9 in parse:
         # The first reader in the parse stage is leafline's own (parse_stage._readers puts it first).
         rate = next(iter(parse[9]["mb_per_s"].values()))

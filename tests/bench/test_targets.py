@@ -42,3 +42,10 @@ def test_the_table_names_target_value_and_verdict() -> None:
     text = targets_table(evaluate([_report("big", 3.0)], PARSE, format_mb_per_s=900.0))
     row = next(line for line in text.splitlines() if "big model" in line and "baseline" in line)
     assert ">= 4x" in row and "3.00x" in row and "missed" in row
+
+
+def test_the_baseline_target_uses_the_9_digit_rows_when_the_report_has_them() -> None:
+    report = _report("small", 5.0)
+    report["digits_rows_per_s"] = {9: {"leafline": 300.0, "baseline": 100.0}, 17: {"leafline": 1.0, "baseline": 1.0}}
+    got = _by_name(evaluate([report], PARSE, format_mb_per_s=None))["leafline / baseline, small model, c=2"]
+    assert got.met is False and got.measured == "3.00x (9-digit CSV)"
