@@ -9,6 +9,8 @@ Each round also runs one `leafline transform` job (bench/emulated.py), compared 
 and sends the same rows as one Parquet object (SplitType None) to leafline and to the baseline (pandas'
 read_parquet), at c=1 and 2, compared with leafline's own CSV rows/s. The CSV parse stage runs on its
 own too (bench/parse_stage.py: MB/s per core, 9 and 17 significant digits, against pyarrow's reader).
+The format stage too (bench/format_stage.py: MB/s of output per core, against pyarrow's writer).
+Last, issue 15's targets with the measured value and met/missed (bench/targets.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import emulated, parse_stage, procinfo, workload
+from bench import baseline_env, emulated, format_stage, parse_stage, procinfo, targets, workload
 from bench.load import LoadResult, run_load
 from leafline import samples
 from leafline.server_process import ServerProcess
@@ -36,12 +38,14 @@ PARQUET_CONCURRENCY = (1, 2)
 PARQUET = "application/x-parquet"
 PARQUET_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
 PARQUET_PAYLOAD_MB = 10
+DIGITS_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
 RESULTS = Path("bench/results")
 
 
 def _servers(model_dir: Path) -> dict[str, ServerProcess]:
     baseline_cmd = [
-        sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "300", "--log-level", "warning",
+        str(baseline_env.VENV / "bin" / "python"), "-m", "gunicorn", "--workers", "2", "--timeout", "300",
+        "--log-level", "warning",
         "--bind", "127.0.0.1:{port}", "bench.baseline_app:app",
     ]  # fmt: skip
     baseline = ServerProcess(model_dir, env={"BASELINE_MODEL": str(model_dir / "model.txt")}, command=baseline_cmd)
@@ -125,6 +129,18 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
             print(f"  [{shape.name} round {round_index + 1}/{rounds}] leafline transform ({job['files']} files, "
                   f"{job['rows']:,} rows)  {job['transform_rows_per_s']:>10,.0f} rows/s "
                   f"(end to end {job['end_to_end_rows_per_s']:,.0f})", flush=True)  # fmt: skip
+        # Realistic exports write 9 or 17 significant digits: one round at c=2 each keeps the run short.
+        report["digits_rows_per_s"] = {}
+        for digits in parse_stage.DIGITS:
+            digits_body = parse_stage.batch(digits)
+            digits_rows = digits_body.count(b"\n")
+            report["digits_rows_per_s"][digits] = {}
+            for name in DIGITS_SERVERS:
+                server = servers[name]
+                result = run_load(server.port, server.pid, digits_body, digits_rows, 2, seconds)
+                report["digits_rows_per_s"][digits][name] = result.rows_per_s
+                print(f"  [{shape.name}] {name + f' ({digits} digits)':34s} c=2 {result.rows_per_s:>10,.0f} rows/s",
+                      flush=True)  # fmt: skip
         for name, server in servers.items():
             report["servers"][name]["peak_rss_mb"] = procinfo.memory_mb(server.pid, "VmHWM")
     finally:
@@ -198,6 +214,15 @@ def table(reports: list[dict[str, Any]]) -> str:
         limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
         lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
     lines.append("")
+    lines.append("| model | CSV digits | leafline rows/s c=2 | baseline rows/s c=2 | leafline / baseline |")
+    lines.append("|---|---|---|---|---|")
+    for report in reports:
+        for digits, by in report["digits_rows_per_s"].items():
+            leaf, base = by[DIGITS_SERVERS[0]], by[DIGITS_SERVERS[1]]
+            lines.append(
+                f"| {report['model']} | {digits} | {leaf / 1000:.1f}k | {base / 1000:.1f}k | {leaf / base:.2f}x |"
+            )
+    lines.append("")
     lines.append("| model | Parquet body (same rows, one object) | leafline rows/s c=1 / c=2 | baseline (pandas) "
                  "rows/s c=1 / c=2 | leafline Parquet / CSV c=1 / c=2 | max diff vs LightGBM |")  # fmt: skip
     lines.append("|---|---|---|---|---|---|")
@@ -230,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load run (default 4)")
     parser.add_argument("--models", default="big,small", help="comma-separated: big, small")
     parser.add_argument("--image", default="leafline:latest", help="the built image to measure (make image)")
+    every = f"every {baseline_env.MAX_AGE_DAYS} d"
+    parser.add_argument("--refresh-baseline", action="store_true", help=f"rebuild the baseline venv now (else {every})")
     args = parser.parse_args(argv)
+    baseline_env.ensure(refresh=args.refresh_baseline)
+    baseline_versions = baseline_env.versions()
+    print("baseline venv: " + ", ".join(f"{n} {v}" for n, v in sorted(baseline_versions.items())), flush=True)
     shapes = {"big": samples.BIG, "small": samples.SMALL}
     body = workload.batch()
     rows = body.count(b"\n")
@@ -242,14 +272,25 @@ def main(argv: list[str] | None = None) -> int:
     parse = parse_stage.bench_parse()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
+    (RESULTS / "baseline-versions.json").write_text(json.dumps(baseline_versions, indent=2))
     (RESULTS / "parse.json").write_text(json.dumps(parse, indent=2))
-    text = table(reports) + "\n\n" + parse_stage.parse_table(parse)
+    releases = ", ".join(f"{n} {v}" for n, v in sorted(baseline_versions.items()))
+    text = f"Baseline's own venv: {releases}\n\n" + table(reports) + "\n\n" + parse_stage.parse_table(parse)
+    print("format stage (13.7k scores, K=3 multiclass)...", flush=True)
+    fmt = format_stage.bench_format()
+    (RESULTS / "format.json").write_text(json.dumps(fmt, indent=2))
+    text += "\n\n" + format_stage.format_table(fmt)
+    # The target is the CSV a binary model's server returns, the common case.
+    fmt_rate = fmt["binary"]["leafline CSV"]["mb_per_s"]
+    goals = targets.targets_table(targets.evaluate(reports, parse, format_mb_per_s=fmt_rate))
     from bench.image import bench_image, image_table
 
     image = bench_image(args.image)
     if image is not None:
         (RESULTS / "image.json").write_text(json.dumps(image, indent=2))
         text += "\n\n" + image_table(image)
+    # Targets last, as issue 15 asks: the verdicts are what a reader looks for first.
+    text += "\n\n" + goals
     (RESULTS / "bench.md").write_text(text + "\n")
     print()
     print(text)
