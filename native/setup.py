@@ -1,5 +1,5 @@
-"""The extension is optional: without a C++ compiler or fast_float's header the wheel still builds (with
-the package only), and leafline's server reads CSV by its pyarrow path instead."""
+"""The extensions are optional: without a C++ compiler (or, for the reader, fast_float's header) the wheel
+still builds without them, and leafline's server reads and writes CSV by its pyarrow paths instead."""
 
 from setuptools import Extension, setup
 
@@ -11,6 +11,13 @@ setup(
             language="c++",
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
             optional=True,  # a failed compile is a warning in the build log, not a failed install
-        )
+        ),
+        Extension(
+            "leafline_native._format",
+            sources=["src/leafline_native/_format.cpp"],
+            language="c++",
+            extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
     ]
 )

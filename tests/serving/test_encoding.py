@@ -1,19 +1,34 @@
-"""Response bodies from the native writer against the same bodies joined from Python's reprs: the same
-records, the same doubles bit for bit, digits no longer than repr's, for every format and shape."""
+"""Response bodies from both writers (the native one, and Arrow's where it is not built) against the same
+bodies joined from Python's reprs: the same records, the same doubles bit for bit, digits no longer than
+repr's, for every format and shape; and the two writers' bodies are the same bytes."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from leafline.serving.encoding import encode, write_reprs
+from leafline.serving import native_format
+from leafline.serving.encoding import encode, encode_with_arrow, write_reprs
 from leafline.serving.media import CSV, JSON, JSONLINES
 
 FORMATS = [CSV, JSON, JSONLINES]
+NATIVE_MISSING = native_format.unavailable_reason()
+Writer = Callable[[npt.NDArray[np.generic], str], bytes]
+
+
+@pytest.fixture(params=["native", "arrow"])
+def write(request: pytest.FixtureRequest) -> Writer:
+    """Each test below runs through the native writer and through the Arrow path it falls back to."""
+    if request.param == "native":
+        if NATIVE_MISSING:
+            pytest.skip(NATIVE_MISSING)
+        return encode
+    return encode_with_arrow
 
 
 def _awkward_doubles(count: int) -> npt.NDArray[np.float64]:
@@ -44,11 +59,11 @@ def _mantissa_digits(token: str) -> int:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("columns", [1, 3])
-def test_native_bodies_hold_the_same_doubles_as_the_repr_bodies(fmt: str, columns: int) -> None:
+def test_bodies_hold_the_same_doubles_as_the_repr_bodies(write: Writer, fmt: str, columns: int) -> None:
     values = _awkward_doubles(6000)
     values = values[: len(values) // columns * columns]
     predictions = values if columns == 1 else values.reshape(-1, columns)
-    native, reprs = encode(predictions, fmt), write_reprs(predictions, fmt)
+    native, reprs = write(predictions, fmt), write_reprs(predictions, fmt)
     ours, theirs = _records(native, fmt), _records(reprs, fmt)
     assert len(ours) == len(theirs) == predictions.shape[0]
     got = np.array(ours, dtype=np.float64).view(np.uint64)
@@ -56,40 +71,73 @@ def test_native_bodies_hold_the_same_doubles_as_the_repr_bodies(fmt: str, column
     assert (got == want).all()  # bit for bit: -0.0 stays negative, subnormals survive
 
 
-def test_native_digits_are_as_short_as_reprs() -> None:
+def test_digits_are_as_short_as_reprs(write: Writer) -> None:
     values = _awkward_doubles(20000)
-    native = encode(values, CSV).decode().splitlines()
+    native = write(values, CSV).decode().splitlines()
     for token, value in zip(native, values.tolist(), strict=True):
         assert _mantissa_digits(token) <= _mantissa_digits(repr(value)), (token, repr(value))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_labels_are_written_as_integers(fmt: str) -> None:
+def test_labels_are_written_as_integers(write: Writer, fmt: str) -> None:
     labels = np.array([0, 1, 1, 0], dtype=np.int8)
-    assert encode(labels, fmt) == write_reprs(labels, fmt)
+    assert write(labels, fmt) == write_reprs(labels, fmt)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_nan_and_infinity_keep_pythons_spelling(fmt: str) -> None:
+def test_nan_and_infinity_keep_pythons_spelling(write: Writer, fmt: str) -> None:
     predictions = np.array([0.25, np.nan, np.inf, -np.inf])
-    assert encode(predictions, fmt) == write_reprs(predictions, fmt)
+    assert write(predictions, fmt) == write_reprs(predictions, fmt)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_no_records_is_the_same_empty_body(fmt: str) -> None:
-    assert encode(np.array([], dtype=np.float64), fmt) == write_reprs(np.array([], dtype=np.float64), fmt)
+def test_no_records_is_the_same_empty_body(write: Writer, fmt: str) -> None:
+    assert write(np.array([], dtype=np.float64), fmt) == write_reprs(np.array([], dtype=np.float64), fmt)
 
 
-def test_the_shapes_clients_parse() -> None:
+def test_the_shapes_clients_parse(write: Writer) -> None:
     probabilities = np.array([[0.25, 0.75], [1.0, 0.0]])
-    assert encode(probabilities, CSV) == b"0.25,0.75\n1.0,0.0\n"
-    assert encode(probabilities, JSONLINES) == b"[0.25,0.75]\n[1.0,0.0]\n"
-    assert encode(probabilities, JSON) == b"[[0.25,0.75],[1.0,0.0]]"
-    assert encode(np.array([0.5, 1e-7, -0.0]), JSON) == b"[0.5,1e-7,-0.0]"
+    assert write(probabilities, CSV) == b"0.25,0.75\n1.0,0.0\n"
+    assert write(probabilities, JSONLINES) == b"[0.25,0.75]\n[1.0,0.0]\n"
+    assert write(probabilities, JSON) == b"[[0.25,0.75],[1.0,0.0]]"
+    assert write(np.array([0.5, 1e-7, -0.0]), JSON) == b"[0.5,1e-7,-0.0]"
 
 
 @pytest.mark.parametrize("fmt", [JSON, JSONLINES])
-def test_a_json_client_reads_floats_where_it_read_floats(fmt: str) -> None:
+def test_a_json_client_reads_floats_where_it_read_floats(write: Writer, fmt: str) -> None:
     values = _awkward_doubles(3000)
-    ours = [type(v) for row in _records(encode(values, fmt), fmt) for v in row]
+    ours = [type(v) for row in _records(write(values, fmt), fmt) for v in row]
     assert ours == [float] * len(values)
+
+
+@pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("columns", [1, 2, 3])
+def test_the_native_writer_writes_the_arrow_paths_bytes(fmt: str, columns: int) -> None:
+    """Whichever writer a server has, a client gets the same bytes (Arrow's notation, ".0" after whole
+    numbers), on every exponent, subnormals, powers of two and ten and their neighbours."""
+    powers = np.concatenate([2.0 ** np.arange(-1074, 1024), 10.0 ** np.arange(-323, 309)])
+    neighbours = np.concatenate([np.nextafter(powers, 0), np.nextafter(powers, np.inf)])
+    whole = np.array([999999999.0, 9999999999.0, 1e15, 2.0**53 + 2, 123.0, -7.0])
+    values = np.concatenate([_awkward_doubles(20000), powers, -powers, neighbours, whole, np.arange(-3000.0, 3000.0)])
+    values = values[: len(values) // columns * columns].reshape(-1, columns) if columns > 1 else values
+    assert encode(values, fmt) == encode_with_arrow(values, fmt)
+
+
+@pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
+def test_the_native_writer_writes_integer_labels_as_arrow_does(dtype: type[np.integer]) -> None:
+    info = np.iinfo(dtype)
+    labels = np.array([0, 1, 1, 0, info.min, info.max], dtype=dtype)
+    for fmt in FORMATS:
+        assert encode(labels, fmt) == encode_with_arrow(labels, fmt)
+        assert encode(labels.reshape(3, 2), fmt) == encode_with_arrow(labels.reshape(3, 2), fmt)
+
+
+@pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
+def test_the_native_writer_reads_strided_and_float32_predictions_right() -> None:
+    """A column slice is not contiguous and float32 has its own shortest digits: both bodies still agree."""
+    matrix = np.random.default_rng(3).random((500, 4))
+    for predictions in (matrix[:, 1], matrix[:, ::2], matrix.astype(np.float32), matrix.T):
+        for fmt in FORMATS:
+            assert encode(predictions, fmt) == encode_with_arrow(predictions, fmt)

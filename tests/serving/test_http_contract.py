@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from leafline.server_process import ServerProcess
+from leafline.serving import native_format
 from tests.conftest import CONTRACT_URL, CSV_READERS, csv_reader_server
 from tests.model_kinds import scoring_rows, to_csv
 
@@ -73,6 +74,13 @@ def test_the_start_up_log_names_the_csv_reader_in_use(server: ServerProcess, csv
     loaded = next(e for e in server.log_events() if e["event"] == "model_loaded")
     expected = "native (fast_float)" if csv_reader == "native" else "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
     assert loaded["csv_reader"].startswith(expected), (CONTRACT_URL, loaded["csv_reader"])
+
+
+def test_the_start_up_log_names_the_response_writer(server: ServerProcess) -> None:
+    """The image must carry the native writer it was built with; a local server has it where it was built."""
+    loaded = next(e for e in server.log_events() if e["event"] == "model_loaded")
+    expected = "native" if CONTRACT_URL or native_format.unavailable_reason() is None else "pyarrow"
+    assert loaded["response_writer"].startswith(expected), (CONTRACT_URL, loaded["response_writer"])
 
 
 def test_server_timing_header_names_each_stage(server: ServerProcess) -> None:

@@ -1,4 +1,5 @@
-"""leafline's serving, native part: `leafline_native._csv.parse_csv` (see its docstring).
+"""leafline's serving, native part: `leafline_native._csv.parse_csv` (the CSV reader) and
+`leafline_native._format.format_rows` (the response writer); see their docstrings.
 
-The extension may be missing (built without a compiler or fast_float's header); callers import it
-lazily and read CSV their exact way without it."""
+Either extension may be missing (built without a compiler, or the reader without fast_float's header);
+callers import them lazily and read or write their exact way without them."""

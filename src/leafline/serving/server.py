@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from leafline.serving import columnar, encoding, native_csv
+from leafline.serving import columnar, encoding, native_csv, native_format
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
@@ -109,6 +109,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         backend=model.backend,
         fallback_reason=model.fallback_reason or None,
         csv_reader=_csv_reader(native),
+        response_writer=_response_writer(),
         cpus=cpus,
         execution_parameters=params,
     )
@@ -122,6 +123,11 @@ def _csv_reader(native: bool) -> str:
         return "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
     reason = native_csv.unavailable_reason()
     return "native (fast_float), pyarrow where it cannot decide" if reason is None else f"pyarrow: {reason}"
+
+
+def _response_writer() -> str:
+    reason = native_format.unavailable_reason()
+    return "native (std::to_chars), Python's reprs for NaN and infinities" if reason is None else f"pyarrow: {reason}"
 
 
 def _tune_gc() -> None:

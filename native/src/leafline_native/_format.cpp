@@ -1,0 +1,193 @@
+// leafline's native writer: a matrix of scores into one response body (CSV, JSON or JSON Lines), each double
+// in its shortest round-trip digits, or "cannot decide" for a value it does not write (NaN, an infinity).
+//
+// The digits come from std::to_chars (the standard's shortest representation that reads back to the same
+// double, nearest to it when several are as short: the digits of Python's repr and of Arrow's writer). The
+// spelling around them is the one leafline's Arrow path writes, so a body is the same bytes with or without
+// this extension: plain notation for decimal exponents -6..9 with ".0" after a whole number ("1.0",
+// "-0.0", "1000000000.0"), else "d.ddde+X" / "de-X" ("1e-7", "1.5e+10").
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace {
+
+constexpr int kPlainLowest = -6;   // 0.000001 is plain, 1e-7 is not
+constexpr int kPlainHighest = 9;   // 1000000000.0 is plain, 1e+10 is not
+// Room per value: "-1.7976931348623157e+308" is 24 characters, int64's longest 20; the rest lets the digit
+// copies below move a fixed 24 bytes (one inlined move) instead of calling memcpy for a few.
+constexpr Py_ssize_t kRoomPerValue = 40;
+constexpr size_t kDigitCopy = 24;
+
+inline char* put(char* p, const std::string& text) {
+    switch (text.size()) {  // the punctuation is "", one character or two: no call to memcpy for those
+        case 0:
+            return p;
+        case 1:
+            *p = text[0];
+            return p + 1;
+        default:
+            std::memcpy(p, text.data(), text.size());
+            return p + text.size();
+    }
+}
+
+// One finite double. to_chars' scientific form ("d.ddde-XX", "de+XXX") gives the digits and the decimal
+// exponent; they are laid out again here in Arrow's notation.
+inline char* put_double(char* p, double value) {
+    char scientific[64];
+    const char* end = std::to_chars(scientific, scientific + 40, value, std::chars_format::scientific).ptr;
+    const char* s = scientific;
+    if (*s == '-') *p++ = *s++;
+    const char* e = end[-4] == 'e' ? end - 4 : end - 5;  // two or three exponent digits
+    int exponent = e[2] - '0';
+    for (const char* d = e + 3; d < end; ++d) exponent = exponent * 10 + (*d - '0');
+    const bool negative_exponent = e[1] == '-';
+    if (negative_exponent) exponent = -exponent;
+    char digits[kDigitCopy + 16];  // the copy from digits + whole (whole <= 10) stays inside
+    digits[0] = s[0];
+    int count = 1;
+    if (s[1] == '.') {
+        std::memcpy(digits + 1, s + 2, kDigitCopy);  // within scientific[64]; only count digits are used
+        count += static_cast<int>(e - (s + 2));
+    }
+
+    if (exponent < kPlainLowest || exponent > kPlainHighest) {
+        *p++ = digits[0];
+        if (count > 1) {
+            *p++ = '.';
+            std::memcpy(p, digits + 1, kDigitCopy);
+            p += count - 1;
+        }
+        *p++ = 'e';  // Arrow's exponent: a sign always, no leading zero ("e-7", "e+15")
+        *p++ = negative_exponent ? '-' : '+';
+        return std::to_chars(p, p + 4, negative_exponent ? -exponent : exponent).ptr;
+    }
+    if (exponent < 0) {  // 0.000ddd
+        std::memcpy(p, "0.000000", 8);
+        p += 1 - exponent;
+        std::memcpy(p, digits, kDigitCopy);
+        return p + count;
+    }
+    const int whole = exponent + 1;  // digits before the point
+    if (count <= whole) {            // a whole number: its digits, zeros, ".0"
+        std::memcpy(p, digits, kDigitCopy);
+        p += count;
+        for (int i = count; i < whole; ++i) *p++ = '0';
+        *p++ = '.';
+        *p++ = '0';
+        return p;
+    }
+    std::memcpy(p, digits, kDigitCopy);
+    p += whole;
+    *p++ = '.';
+    std::memcpy(p, digits + whole, kDigitCopy);
+    return p + (count - whole);
+}
+
+struct Layout {
+    std::string start, row_open, field_separator, row_close, row_separator, end;
+};
+
+template <typename Value, typename Put>
+char* put_rows(char* p, const Value* values, Py_ssize_t rows, Py_ssize_t columns, const Layout& layout, Put put_value) {
+    p = put(p, layout.start);
+    for (Py_ssize_t row = 0; row < rows; ++row) {
+        if (row) p = put(p, layout.row_separator);
+        p = put(p, layout.row_open);
+        const Value* first = values + row * columns;
+        for (Py_ssize_t column = 0; column < columns; ++column) {
+            if (column) p = put(p, layout.field_separator);
+            p = put_value(p, first[column]);
+        }
+        p = put(p, layout.row_close);
+    }
+    return put(p, layout.end);
+}
+
+bool all_finite(const double* values, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; ++i)
+        if (!std::isfinite(values[i])) return false;
+    return true;
+}
+
+bool read_text(PyObject* object, std::string* out) {
+    Py_ssize_t size;
+    const char* text = PyUnicode_AsUTF8AndSize(object, &size);
+    if (text == nullptr) return false;
+    out->assign(text, static_cast<size_t>(size));
+    return true;
+}
+
+PyObject* format_rows(PyObject*, PyObject* args) {
+    PyObject* array;
+    PyObject* parts[6];
+    if (!PyArg_ParseTuple(args, "OUUUUUU:format_rows", &array, &parts[0], &parts[1], &parts[2], &parts[3], &parts[4],
+                          &parts[5]))
+        return nullptr;
+    Layout layout;
+    std::string* fields[6] = {&layout.start,     &layout.row_open,      &layout.field_separator,
+                              &layout.row_close, &layout.row_separator, &layout.end};
+    for (int i = 0; i < 6; ++i)
+        if (!read_text(parts[i], fields[i])) return nullptr;
+
+    Py_buffer view;
+    if (PyObject_GetBuffer(array, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) return nullptr;
+    PyObject* answer = nullptr;
+    const std::string format = view.format ? view.format : "B";
+    const bool is_double = format == "d" && view.itemsize == 8;
+    const bool is_int64 = (format == "q" || format == "l") && view.itemsize == 8;
+    if (view.ndim < 1 || view.ndim > 2 || !(is_double || is_int64)) {
+        PyErr_SetString(PyExc_ValueError, "values must be a C-contiguous 1-D or 2-D array of float64 or int64");
+        PyBuffer_Release(&view);
+        return nullptr;
+    }
+    const Py_ssize_t rows = view.shape[0];
+    const Py_ssize_t columns = view.ndim == 2 ? view.shape[1] : 1;
+    const Py_ssize_t count = rows * columns;
+    if (is_double && !all_finite(static_cast<const double*>(view.buf), count)) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;  // JSON cannot spell NaN or an infinity: the caller writes such a body its own way
+    }
+    const Py_ssize_t per_row = static_cast<Py_ssize_t>(layout.row_open.size() + layout.row_close.size() +
+                                                       layout.row_separator.size()) +
+                               columns * (kRoomPerValue + static_cast<Py_ssize_t>(layout.field_separator.size()));
+    const Py_ssize_t bound = static_cast<Py_ssize_t>(layout.start.size() + layout.end.size()) + rows * per_row;
+    PyObject* body = PyBytes_FromStringAndSize(nullptr, bound);
+    if (body != nullptr) {
+        char* first = PyBytes_AS_STRING(body);
+        char* last = first;
+        Py_BEGIN_ALLOW_THREADS
+        if (is_double)
+            last = put_rows(first, static_cast<const double*>(view.buf), rows, columns, layout, put_double);
+        else
+            last = put_rows(first, static_cast<const std::int64_t*>(view.buf), rows, columns, layout,
+                            [](char* p, std::int64_t value) { return std::to_chars(p, p + 24, value).ptr; });
+        Py_END_ALLOW_THREADS
+        if (_PyBytes_Resize(&body, last - first) == 0) answer = body;
+    }
+    PyBuffer_Release(&view);
+    return answer;
+}
+
+PyMethodDef methods[] = {
+    {"format_rows", format_rows, METH_VARARGS,
+     "format_rows(values, start, row_open, field_separator, row_close, row_separator, end) -> bytes | None\n\n"
+     "One body from a C-contiguous 1-D or 2-D float64 or int64 array: start, then each row as row_open,\n"
+     "its values joined by field_separator, row_close, rows joined by row_separator, then end. Doubles are\n"
+     "written in shortest round-trip digits; None when a double is NaN or infinite. The GIL is released\n"
+     "while writing."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module = {PyModuleDef_HEAD_INIT, "leafline_native._format",
+                      "leafline's native writer (shortest round-trip doubles).", -1, methods};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__format() { return PyModule_Create(&module); }
