@@ -8,7 +8,8 @@ server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also th
 Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT,
 and sends the same rows as one Parquet object (SplitType None) to leafline and to the baseline (pandas'
 read_parquet), at c=1 and 2, compared with leafline's own CSV rows/s. The CSV parse stage runs on its
-own too (bench/parse_stage.py: MB/s per core, 9 and 17 significant digits, against pyarrow's reader).
+own too (bench/parse_stage.py: MB/s per core, 9 and 17 significant digits, against pyarrow's reader and,
+from the baseline's venv, pandas', polars' and duckdb's).
 The format stage too (bench/format_stage.py: MB/s of output per core, against pyarrow's writer).
 Last, issue 15's targets with the measured value and met/missed (bench/targets.py).
 """
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"           the same rows as one {len(parquet) / 2**20:.2f} MB Parquet object", flush=True)
     reports = [bench_model(shapes[name], body, args.rounds, args.seconds, parquet) for name in args.models.split(",")]
     print("CSV parse stage (9 and 17 significant digits)...", flush=True)
-    parse = parse_stage.bench_parse()
+    parse = parse_stage.bench_parse(other_python=baseline_env.VENV / "bin" / "python")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(reports, indent=2, default=str))
     (RESULTS / "baseline-versions.json").write_text(json.dumps(baseline_versions, indent=2))

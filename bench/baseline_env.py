@@ -1,5 +1,6 @@
 """The baseline's own virtual environment: the newest released pandas, Flask, gunicorn, LightGBM, numpy
-and pyarrow, not leafline's pins, so the "standard Python" server is what a team would build today.
+and pyarrow, not leafline's pins, so the "standard Python" server is what a team would build today; and
+the CSV readers a team would pick instead of leafline's (polars, duckdb), for the parse stage.
 
 Built once with uv under .cache/bench/baseline-venv and rebuilt when older than MAX_AGE_DAYS or when
 `python -m bench --refresh-baseline` asks. The machine's python, never a downloaded one.
@@ -15,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-PACKAGES = ("pandas", "flask", "gunicorn", "lightgbm", "numpy", "pyarrow")
+PACKAGES = ("pandas", "flask", "gunicorn", "lightgbm", "numpy", "pyarrow", "polars", "duckdb")
 VENV = Path(".cache/bench/baseline-venv")
 UV = Path(".tools/bin/uv")
 MAX_AGE_DAYS = 7
-STAMP = ".built"  # written last, so a half-built venv counts as missing
+STAMP = ".built"  # written last, holding PACKAGES: a half-built venv, or one of other packages, counts as missing
 
 
 def build_commands(uv: Path, python: str, venv: Path) -> list[list[str]]:
@@ -33,6 +34,8 @@ def needs_build(venv: Path, max_age_days: float, refresh: bool) -> bool:
     stamp = venv / STAMP
     if refresh or not stamp.exists() or not (venv / "bin" / "python").exists():
         return True
+    if stamp.read_text().split() != list(PACKAGES):
+        return True
     return time.time() - stamp.stat().st_mtime > max_age_days * 86400
 
 
@@ -43,7 +46,7 @@ def ensure(refresh: bool = False, venv: Path = VENV, max_age_days: float = MAX_A
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
         for command in build_commands(UV, _base_python(), venv):
             subprocess.run(command, check=True, env=env)
-        (venv / STAMP).touch()
+        (venv / STAMP).write_text(" ".join(PACKAGES) + "\n")
     return venv / "bin" / "python"
 
 

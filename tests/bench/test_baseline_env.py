@@ -13,7 +13,8 @@ def test_the_venv_is_built_with_uv_from_the_machine_python_and_the_newest_unpinn
     assert install[:4] == [".tools/bin/uv", "pip", "install", "--python"]
     assert install[4] == str(venv / "bin" / "python")
     names = install[5:]
-    assert set(names) == set(PACKAGES) >= {"pandas", "flask", "gunicorn", "lightgbm", "numpy", "pyarrow"}
+    assert set(names) == set(PACKAGES)
+    assert set(PACKAGES) >= {"pandas", "flask", "gunicorn", "lightgbm", "numpy", "pyarrow", "polars", "duckdb"}
     assert not any(c in n for n in names for c in "=<>~")  # unpinned: the newest releases
 
 
@@ -22,9 +23,18 @@ def test_it_is_rebuilt_when_missing_old_or_asked(tmp_path: Path) -> None:
     assert needs_build(venv, max_age_days=7, refresh=False)
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").touch()
-    (venv / ".built").touch()
+    (venv / ".built").write_text(" ".join(PACKAGES) + "\n")
     assert not needs_build(venv, max_age_days=7, refresh=False)
     assert needs_build(venv, max_age_days=7, refresh=True)
     eight_days_ago = (venv / ".built").stat().st_mtime - 8 * 86400
     os.utime(venv / ".built", (eight_days_ago, eight_days_ago))
+    assert needs_build(venv, max_age_days=7, refresh=False)
+
+
+def test_a_venv_built_for_other_packages_is_rebuilt(tmp_path: Path) -> None:
+    """A venv from before polars and duckdb joined the list would make the parse stage fail late."""
+    venv = tmp_path / "baseline-venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / ".built").write_text("pandas flask gunicorn lightgbm numpy pyarrow\n")
     assert needs_build(venv, max_age_days=7, refresh=False)
