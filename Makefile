@@ -58,7 +58,7 @@ bench: $(STAMP)
 
 # Regenerate the image's pinned runtime requirements from the lock file (a test checks they agree).
 image-requirements: $(UV)
-	$(UV) export --frozen --extra serve --no-dev --no-emit-project --no-emit-package leafline-native --no-hashes --no-header \
+	$(UV) export --frozen --extra serve --no-dev --no-emit-project --no-hashes --no-header \
 		-o inference_image/requirements.txt >/dev/null
 
 $(UV):

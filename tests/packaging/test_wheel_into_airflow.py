@@ -140,6 +140,8 @@ def test_the_wheel_holds_the_dags_the_plugin_and_the_pipeline_and_never_requires
     airflow_extra = {_name(r) for r in requires if "extra == 'airflow'" in r.replace('"', "'")}
     assert "apache-airflow-providers-amazon" in airflow_extra
     assert airflow_extra & AIRFLOW_ITSELF == set()
+    # Every extra must install from PyPI: leafline-native (native/) is built from source, never required.
+    assert "leafline-native" not in {_name(r) for r in requires}
 
 
 def test_installing_leafline_leaves_the_hosts_airflow_as_it_was(installed: Installed) -> None:
