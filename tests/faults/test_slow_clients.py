@@ -133,6 +133,45 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_read_timeout(slow_
     assert READ_TIMEOUT * 0.9 <= waited < READ_TIMEOUT + 1.5, f"closed after {waited:.2f} s"
 
 
+TRICKLES = {
+    "content_length_body": (_post_head(length=2000), ROW * 200),
+    "chunked_body": (_post_head(chunked=True), b"c\r\n" + ROW + b"\r\n" + b"00000000" * 100),
+    "chunk_size_line": (_post_head(chunked=True), b"0" * 1000),
+}
+
+
+@pytest.mark.parametrize("kind", list(TRICKLES))
+def test_a_body_trickled_inside_each_read_timeout_is_cut_off_by_its_pace(slow_server: ServerProcess, kind: str) -> None:
+    """No gap reaches the read timeout, yet the body falls behind the 500 bytes/s it must average after
+    the first read timeout: a 408 naming the pace, well before a trickle of a byte a gap would end."""
+    head, body = TRICKLES[kind]
+    with _connect(slow_server) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        for sent in range(len(body)):
+            sock.sendall(body[sent : sent + 1])
+            # Waiting on the socket paces the trickle: readable means the server answered or closed.
+            if select.select([sock], [], [], READ_TIMEOUT / 4)[0] or time.monotonic() - started > BOUND:
+                break
+        waited = time.monotonic() - started
+        status, answer = _response(sock)
+    assert status == 408 and b"too slow" in answer and b"LEAFLINE_MIN_BODY_RATE=500" in answer, answer
+    assert READ_TIMEOUT * 0.9 <= waited < READ_TIMEOUT + 1.5, f"answered after {waited:.2f} s"
+
+
+def test_a_body_that_keeps_its_pace_is_scored_however_slow_its_start(binary_model_dir: Path) -> None:
+    """The pace gives a body the read timeout plus a second per min-rate bytes: a client that pauses
+    half a read timeout, then sends at its pace, is scored."""
+    env = {"LEAFLINE_READ_TIMEOUT": str(READ_TIMEOUT), "LEAFLINE_MIN_BODY_RATE": "24"}
+    with ServerProcess(binary_model_dir, env=env) as server, _connect(server) as sock:
+        sock.sendall(_post_head(length=len(ROW) * 8))
+        for part in range(8):  # 12 bytes every 0.2 s: 60 bytes/s, above the 24 the server asks
+            select.select([sock], [], [], READ_TIMEOUT / 2 if part == 0 else 0.2)
+            sock.sendall(ROW)
+        status, answer = _response(sock)
+    assert status == 200 and len(answer.splitlines()) == 8, answer
+
+
 def _threads(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):

@@ -19,6 +19,8 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
     assert (settings.port, settings.model_dir, settings.region) == (8080, Path("/opt/ml/model"), "sa-east-1")
     assert settings.max_payload_mb is None and settings.max_concurrency is None and not settings.profiling
     assert (settings.read_timeout, settings.idle_timeout, settings.workers) == (60.0, 60.0, None)
+    assert settings.min_body_rate == 500.0
+    assert ServerSettings.from_env({"LEAFLINE_MIN_BODY_RATE": "0"}).min_body_rate == 0
     assert (settings.max_unpacked_bytes, settings.max_archive_members) == (4 * 2**30, 10_000)
 
 
@@ -35,6 +37,9 @@ def test_settings_defaults_follow_the_sagemaker_contract() -> None:
         ({"LEAFLINE_READ_TIMEOUT": "0"}, "LEAFLINE_READ_TIMEOUT=0 must be a number of seconds above 0"),
         ({"LEAFLINE_IDLE_TIMEOUT": "nan"}, "LEAFLINE_IDLE_TIMEOUT=nan must be a number of seconds above 0"),
         ({"LEAFLINE_WORKERS": "0"}, "LEAFLINE_WORKERS=0 must be >= 1"),
+        ({"LEAFLINE_MIN_BODY_RATE": "-1"}, "LEAFLINE_MIN_BODY_RATE=-1 must be a number of bytes per second, 0 or"),
+        ({"LEAFLINE_MIN_BODY_RATE": "nan"}, "LEAFLINE_MIN_BODY_RATE=nan must be a number of bytes per second"),
+        ({"LEAFLINE_MIN_BODY_RATE": "fast"}, "LEAFLINE_MIN_BODY_RATE='fast' is not a number"),
         ({"LEAFLINE_MAX_UNPACKED_MB": "lots"}, "LEAFLINE_MAX_UNPACKED_MB='lots' is not an integer"),
     ],
 )

@@ -34,6 +34,7 @@ class ConnectionLimits:
     idle_timeout: float  # seconds a keep-alive connection may wait for its next request
     max_connections: int = 1000  # open connections; beyond it the longest-waiting one is closed
     max_header_bytes: int = 64 * 1024  # a worker takes the connection once this much arrived, headers ended or not
+    min_body_rate: float = 500.0  # bytes/s a body must average after its first read timeout (body_pace); 0: off
 
 
 @dataclass(eq=False)

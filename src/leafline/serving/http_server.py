@@ -3,7 +3,8 @@
 Connections live in `connections` (an event loop and a fixed pool of workers). The heavy work — CSV
 parsing in pyarrow and prediction in native code — releases the GIL; a semaphore bounds requests being
 scored to the configured concurrency. A body is read whole, under the read timeout, before its request
-takes a slot, so a client that stalls holds a worker for at most the read timeout and never a slot.
+takes a slot, so a client that stalls holds a worker for at most the read timeout and never a slot; a
+body trickled just inside each read timeout is cut off once it falls behind its pace (`body_pace`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from leafline.serving.body_pace import BodyPace
 from leafline.serving.connections import (
     Connection,
     ConnectionLimits,
@@ -101,9 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.request = self.connection = connection.sock
         self.client_address = connection.address
         self.server = server
-        self.rfile = reader
+        self.rfile = self._reader = reader  # the stdlib's rfile is typed without peek, which _line uses
         self.wfile = SocketWriter(connection.sock)
         self.close_connection = True
+        self._pace = BodyPace(time.monotonic(), server.limits.read_timeout, server.limits.min_body_rate)
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -170,6 +173,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, scored.body, scored.content_type, {"Server-Timing": timing})
 
     def _read_body(self, limit: int | None) -> bytes:
+        self._start_body()
+        try:
+            return self._read_framed_body(limit)
+        finally:
+            self.connection.settimeout(self.server.limits.read_timeout)  # the reply's writes: a stall's bound
+
+    def _start_body(self) -> None:
+        limits = self.server.limits
+        self._pace = BodyPace(time.monotonic(), limits.read_timeout, limits.min_body_rate)
+
+    def _await_bytes(self, received: int) -> None:
+        """Before each body read: it may wait the read timeout, or less when the body's pace deadline is
+        nearer; a body already behind its pace is a 408 (and the connection closes)."""
+        now = time.monotonic()
+        wait = self._pace.next_wait(received, now)
+        if wait <= 0:
+            self.close_connection = True
+            raise RequestTimeoutError(self._pace.behind_message(received, now))
+        self.connection.settimeout(wait)
+
+    def _stalled(self, received: int, what: str) -> RequestTimeoutError:
+        """The 408 for a read that timed out: behind the pace, or no byte for the whole read timeout."""
+        self.close_connection = True
+        now = time.monotonic()
+        if now >= self._pace.deadline(received):
+            return RequestTimeoutError(self._pace.behind_message(received, now))
+        return RequestTimeoutError(
+            f"{what} stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s"
+        )
+
+    def _read_framed_body(self, limit: int | None) -> bytes:
         framing = self._framing()
         if framing is None:
             return self._read_chunked(limit)
@@ -205,14 +239,13 @@ class _Handler(BaseHTTPRequestHandler):
         """length bytes, a chunk at a time, so memory follows what arrives rather than what is declared."""
         parts: list[bytes] = []
         while length > 0:
+            self._await_bytes(received + sum(map(len, parts)))
             try:
                 chunk = self.rfile.read1(min(_READ_CHUNK, length))  # what arrived: counted if it stalls
             except TimeoutError:
-                self.close_connection = True
-                raise RequestTimeoutError(
-                    f"request body stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s "
-                    f"(got {received + sum(map(len, parts))} of {expected})"
-                ) from None
+                got = received + sum(map(len, parts))
+                stalled = self._stalled(got, "request body")
+                raise RequestTimeoutError(f"{stalled.message} (got {got} of {expected})") from None
             except OSError as exc:  # reset by the client: logged as its 400, the answer will not arrive
                 self.close_connection = True
                 raise InvalidInputError(
@@ -231,20 +264,20 @@ class _Handler(BaseHTTPRequestHandler):
         parts: list[bytes] = []
         total = 0
         while True:
-            size = self._chunk_size()
+            size = self._chunk_size(total)
             if size == 0:
-                self._skip_trailers()
+                self._skip_trailers(total)
                 return b"".join(parts)
             total += size
             if limit is not None and total > limit:
                 self.close_connection = True
                 raise PayloadTooLargeError(f"chunked payload exceeds MaxPayloadInMB ({limit} bytes)")
             parts.append(self._read_exactly(size, f"{total} bytes declared by its chunks so far", total - size))
-            if self._line(8) not in (b"\r\n", b"\n"):
+            if self._line(8, total) not in (b"\r\n", b"\n"):
                 raise self._malformed(f"no CRLF after chunk {len(parts)} ({size} bytes)")
 
-    def _chunk_size(self) -> int:
-        line = self._line(1024)
+    def _chunk_size(self, received: int) -> int:
+        line = self._line(1024, received)
         if not line.endswith(b"\n"):
             raise self._malformed("a chunk size line longer than 1024 bytes, or the body ended")
         size = line.split(b";", 1)[0].strip()
@@ -252,20 +285,28 @@ class _Handler(BaseHTTPRequestHandler):
             raise self._malformed(f"chunk size {size.decode('latin-1')[:20]!r} is not a hexadecimal number")
         return int(size, 16)
 
-    def _skip_trailers(self) -> None:
+    def _skip_trailers(self, received: int) -> None:
         for _ in range(_MAX_TRAILERS):
-            if self._line(8192) in (b"\r\n", b"\n", b""):
+            if self._line(8192, received) in (b"\r\n", b"\n", b""):
                 return
         raise self._malformed(f"more than {_MAX_TRAILERS} trailer lines")
 
-    def _line(self, limit: int) -> bytes:
-        try:
-            return self.rfile.readline(limit)
-        except TimeoutError:
-            self.close_connection = True
-            raise RequestTimeoutError(
-                f"chunked body stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s"
-            ) from None
+    def _line(self, limit: int, received: int) -> bytes:
+        """readline(limit), one arrival at a time, so the body's pace bounds a line trickled byte by byte."""
+        line = b""
+        while len(line) < limit:
+            self._await_bytes(received)
+            try:
+                ahead = self._reader.peek(1)[: limit - len(line)]  # what has arrived: one recv at most
+            except TimeoutError:
+                raise self._stalled(received, "chunked body") from None
+            if not ahead:
+                return line  # the client closed
+            end = ahead.find(b"\n")
+            line += self.rfile.read(len(ahead) if end < 0 else end + 1)
+            if end >= 0:
+                break
+        return line
 
     def _malformed(self, detail: str) -> InvalidInputError:
         self.close_connection = True
@@ -281,6 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _discard_body(self) -> None:
+        self._start_body()
         try:
             framing = self._framing()
         except ServingError:

@@ -73,7 +73,12 @@ def _limits(settings: ServerSettings, concurrency: int) -> ConnectionLimits:
     """By default two workers per slot (one scoring, one reading the next body) and two for /ping and
     stragglers: bodies in memory stay within workers x MaxPayloadInMB."""
     workers = settings.workers or 2 * concurrency + 2
-    return ConnectionLimits(workers=workers, read_timeout=settings.read_timeout, idle_timeout=settings.idle_timeout)
+    return ConnectionLimits(
+        workers=workers,
+        read_timeout=settings.read_timeout,
+        idle_timeout=settings.idle_timeout,
+        min_body_rate=settings.min_body_rate,
+    )
 
 
 def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Resources) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ SUPPORTED_ACCEPTS = ("text/csv", "application/json", "application/jsonlines")
 # minute without a byte means a client that stalled, not one that is slow.
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 60.0
+# Bytes per second a body must average once its first read timeout has passed (mod_reqtimeout's default);
+# a 100 MB body may take 56 hours at that rate: only a client trickling bytes on purpose falls behind.
+DEFAULT_MIN_BODY_RATE = 500.0
 # A model archive that unpacks past this is refused (a 2 MB archive of zeros can expand to 2 GB).
 DEFAULT_MAX_UNPACKED_MB = 4096
 DEFAULT_MAX_ARCHIVE_MEMBERS = 10_000
@@ -40,6 +44,7 @@ class ServerSettings:
     profiling: bool
     read_timeout: float = DEFAULT_READ_TIMEOUT  # a whole header section; a body (or reply) without a byte
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # seconds a keep-alive connection may wait for a request
+    min_body_rate: float = DEFAULT_MIN_BODY_RATE  # bytes/s a body must average after its first read timeout
     workers: int | None = None  # requests read or answered at once; None: derived from the concurrency
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_MB * 2**20
     max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS
@@ -84,6 +89,7 @@ class ServerSettings:
             profiling=env.get("LEAFLINE_PROFILING", "").strip().lower() in ("1", "true", "yes", "on"),
             read_timeout=_seconds(env, "LEAFLINE_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
             idle_timeout=_seconds(env, "LEAFLINE_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT),
+            min_body_rate=_rate(env, "LEAFLINE_MIN_BODY_RATE", DEFAULT_MIN_BODY_RATE),
             workers=_optional_int(env, "LEAFLINE_WORKERS", minimum=1),
             max_unpacked_bytes=_positive_int(env, "LEAFLINE_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB) * 2**20,
             max_archive_members=_positive_int(env, "LEAFLINE_MAX_ARCHIVE_MEMBERS", DEFAULT_MAX_ARCHIVE_MEMBERS),
@@ -129,6 +135,15 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         return default
     if not 0 < value < 86_400:
         raise ConfigurationError(f"{name}={value:g} must be a number of seconds above 0 and below 86400")
+    return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional_float(env, name)
+    if value is None:
+        return default
+    if not 0 <= value < math.inf:
+        raise ConfigurationError(f"{name}={value:g} must be a number of bytes per second, 0 or above (0: off)")
     return value
 
 
