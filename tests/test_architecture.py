@@ -41,6 +41,8 @@ FORBIDDEN = {
     "transform": ("leafline.airflow", "leafline.sagemaker_pipeline", "leafline.local_aws"),
     "local_aws": ("leafline.airflow", "leafline.sagemaker_pipeline"),
     "airflow": ("sagemaker", "leafline.sagemaker_pipeline", "leafline.local_aws", "leafline.transform"),
+    "spec": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline",
+             "leafline.validation", "leafline.runs", "leafline.dashboard", "leafline.cli", "leafline.serving"),
 }  # fmt: skip
 
 
@@ -71,7 +73,7 @@ def test_serving_package_uses_only_its_runtime_dependencies() -> None:
 def test_importing_leafline_loads_only_the_standard_library() -> None:
     code = (
         "import sys; before = set(sys.modules); import leafline, leafline.cli, leafline.serving; "
-        "import leafline.jobspec, leafline.aws_requests; leafline.cli.build_parser(); "
+        "import leafline.spec.jobspec, leafline.aws_requests; leafline.cli.build_parser(); "
         "heavy = {'numpy', 'pyarrow', 'lightgbm', 'boto3', 'pandas', 'scipy', 'lleaves'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -9,11 +9,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import leafline
+import leafline.spec
 from leafline import aws_requests
 from leafline.dag_settings import DagSettings
-from leafline.jobspec import DEFAULT_SPEC, SpecError, TransformSettings, load_spec, run_names, safe_name
 from leafline.sagemaker.request import parse_request
+from leafline.spec.jobspec import DEFAULT_SPEC, SpecError, TransformSettings, load_spec, run_names, safe_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_without_a_file_the_overrides_must_hold_every_required_key() -> None:
 
 def test_the_dags_default_spec_ships_in_the_package() -> None:
     assert DagSettings.from_env({}).spec_path == DEFAULT_SPEC
-    assert DEFAULT_SPEC.parent == Path(leafline.__file__).parent  # package data, not a checkout path
+    assert DEFAULT_SPEC.parent == Path(leafline.spec.__file__).parent  # package data, not a checkout path
     assert (ROOT / "dags" / "leafline-spec.toml").resolve() == DEFAULT_SPEC.resolve()  # what the README names
     assert load_spec(DEFAULT_SPEC).project_id == "leafline-demo"
 

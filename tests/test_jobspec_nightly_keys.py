@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leafline.dag_settings import DagSettings
-from leafline.jobspec import SpecError, load_spec
+from leafline.spec.jobspec import SpecError, load_spec
 
 SPEC_TOML = """
 project_id = "churn"
@@ -128,7 +128,7 @@ def test_a_bad_deployment_default_names_the_variable(env: dict[str, str], messag
 def _every_key() -> list[str]:
     from dataclasses import fields
 
-    from leafline.jobspec import JobSpec, TransformSettings
+    from leafline.spec.jobspec import JobSpec, TransformSettings
 
     top = [f.name for f in fields(JobSpec) if f.name != "transform"]
     return top + [f"transform.{f.name}" for f in fields(TransformSettings)]

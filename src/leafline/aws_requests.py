@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from leafline.jobspec import JobSpec, TransformSettings, split_type
+from leafline.spec.jobspec import JobSpec, TransformSettings, split_type
 
 SUPPORTED_CONTENT_TYPES = ["text/csv", "application/jsonlines", "application/json"]
 # What the container reads besides: columnar bodies, one object per request (it never writes them).

@@ -1,7 +1,7 @@
 """The nightly DAG's deployment settings, read once from the environment (an injectable mapping).
 
 LEAFLINE_SPEC             one job spec file: one DAG, dag_id nightly_scoring (default:
-                          leafline.jobspec.DEFAULT_SPEC, the local demo's spec shipped in the package;
+                          leafline.spec.jobspec.DEFAULT_SPEC, the local demo's spec shipped in the package;
                           dags/leafline-spec.toml is the same file)
 LEAFLINE_SPECS_DIR        a folder of spec files (*.toml, *.json): one DAG per spec, dag_id
                           nightly_scoring__{project_id}; when set, LEAFLINE_SPEC is not read
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leafline.jobspec import DEFAULT_SPEC, SpecError
-from leafline.schedule_checks import cron_problem, timezone_problem
+from leafline.spec.jobspec import DEFAULT_SPEC, SpecError
+from leafline.spec.schedule_checks import cron_problem, timezone_problem
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec, parse_overrides
+from leafline.spec.jobspec import DEFAULT_SPEC, JobSpec, load_spec, parse_overrides
 
 # The image's instance type when no spec is given: JobSpec's own default.
 DEFAULT_INSTANCE_TYPE = str(JobSpec.__dataclass_fields__["instance_type"].default)

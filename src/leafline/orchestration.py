@@ -17,9 +17,9 @@ from typing import Any
 
 from leafline import aws_requests
 from leafline.errors import LeaflineError
-from leafline.jobspec import JobSpec, SpecError, TransformSettings, run_names, validate_spec
 from leafline.registry import ModelVersion, register_version, resolve_approved, version_metadata
 from leafline.sagemaker.storage import Storage, join_uri
+from leafline.spec.jobspec import JobSpec, SpecError, TransformSettings, run_names, validate_spec
 
 PLAN_SCHEMA = "leafline.plan/1"
 # Trigger-form fields that override the spec; None (or "") leaves the spec's value.
@@ -139,8 +139,8 @@ def transform_settings(
 
 def container_settings(instance_type: str) -> dict[str, int]:
     """What leafline's container answers on /execution-parameters on this instance type (model size aside)."""
-    from leafline.instance_types import INSTANCE_TYPES
     from leafline.serving.resources import Resources, default_concurrency, default_payload_mb
+    from leafline.spec.instance_types import INSTANCE_TYPES
 
     shape = INSTANCE_TYPES[instance_type]
     resources = Resources(cpus=shape.vcpus, memory_bytes=shape.memory_gib * 2**30)

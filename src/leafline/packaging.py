@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 from leafline import __version__
 from leafline.errors import UsageError
-from leafline.instance_types import INSTANCE_TYPES
 from leafline.sagemaker.storage import Storage, split_s3
 from leafline.serving.artifacts import COMPILED_DIR, MANIFEST_NAME, machine_arch
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
+from leafline.spec.instance_types import INSTANCE_TYPES
 
 PACKAGE_FILE = "leafline-package.json"
 PROFILE_FILE = "tuning-profile.json"

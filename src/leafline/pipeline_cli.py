@@ -23,11 +23,11 @@ from typing import Any
 
 from leafline.dag_settings import dag_spec
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec, parse_overrides
 from leafline.model_cli import add_spec_arguments, spec_from_args
 from leafline.packaging import PackageInfo
 from leafline.sagemaker_pipeline.plan import PipelinePlan, pipeline_name, plan_pipeline
 from leafline.schedule_cli import add_schedule_parser, run_schedule
+from leafline.spec.jobspec import JobSpec, parse_overrides
 
 DAG_SPEC_HELP = "the DAG's: $LEAFLINE_SPECS_DIR's only spec, else $LEAFLINE_SPEC, else the shipped one"
 DEFAULT_PIPELINE_MODULE = "leafline.sagemaker_pipeline.builder"
@@ -161,7 +161,7 @@ def start_parameters(declared: list[dict[str, Any]], run_date: str, pairs: list[
 def _start(args: argparse.Namespace, spec: JobSpec) -> int:
     import boto3
 
-    from leafline.jobspec import check_run_date
+    from leafline.spec.jobspec import check_run_date
 
     run_date = args.run_date or dt.date.today().isoformat()
     check_run_date(run_date)

@@ -15,8 +15,8 @@ from typing import Any
 
 from leafline.aws_requests import ARTIFACT_HASH_KEY, create_model_package, create_model_package_group
 from leafline.errors import LeaflineError
-from leafline.jobspec import JobSpec
 from leafline.packaging import PackageInfo
+from leafline.spec.jobspec import JobSpec
 
 TUNING_KEY = "leafline:tuning"
 APPROVED = "Approved"

@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec
 from leafline.sagemaker_pipeline.schedule import apply_schedule, schedule_requests
+from leafline.spec.jobspec import JobSpec
 
 _ROLE_HELP = "the infrastructure template's output {output} (`leafline infra template` prints the template)"
 

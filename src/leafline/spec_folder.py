@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leafline.dag_settings import DagSettings
-from leafline.jobspec import JobSpec, SpecError, load_spec
+from leafline.spec.jobspec import JobSpec, SpecError, load_spec
 
 SINGLE_DAG_ID = "nightly_scoring"
 SPEC_SUFFIXES = (".toml", ".json")

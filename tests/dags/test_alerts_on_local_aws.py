@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from leafline.jobspec import DEFAULT_SPEC, load_spec
+from leafline.spec.jobspec import DEFAULT_SPEC, load_spec
 from tests.dags.test_nightly_on_local_aws import Night, night  # noqa: F401  (the night fixture)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from leafline.local_aws.protocol import AwsError
 from leafline.local_aws.server import LocalAws
-from leafline.prices import price_table
+from leafline.spec.prices import price_table
 from tests.dags.conftest import ROOT
 from tests.transform.helpers import FAKE_CONTAINER
 

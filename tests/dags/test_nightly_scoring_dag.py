@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from leafline.jobspec import DEFAULT_SPEC
+from leafline.spec.jobspec import DEFAULT_SPEC
 from tests.dags.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "nightly_scoring.py"

@@ -12,7 +12,6 @@ import boto3
 import pytest
 
 from leafline.cli import main
-from leafline.jobspec import SpecError, load_spec
 from leafline.local_aws.server import LocalAws
 from leafline.orchestration import (
     RunInputs,
@@ -27,6 +26,7 @@ from leafline.orchestration import (
 )
 from leafline.registry import ModelNotApprovedError
 from leafline.sagemaker.storage import Storage
+from leafline.spec.jobspec import SpecError, load_spec
 from tests.dags.conftest import ROOT
 
 SPEC = ROOT / "dags" / "leafline-spec.toml"

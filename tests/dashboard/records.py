@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from leafline.prices import Price, PriceTable
 from leafline.runs.cost import job_cost
 from leafline.runs.record import build_record
+from leafline.spec.prices import Price, PriceTable
 
 EDGES = [i / 10 for i in range(11)]
 # A priced type, so the records have a figure to plot (the built-in table may price none: it invents nothing).

@@ -14,9 +14,9 @@ from leafline.cli import build_parser
 from leafline.dashboard.app import create_app
 from leafline.dashboard.cli import dashboard_app
 from leafline.demo.run import dashboard_command, local_runs_folder
-from leafline.jobspec import DEFAULT_SPEC, load_spec
 from leafline.runs.index import RunsIndex
 from leafline.sagemaker.storage import Storage
+from leafline.spec.jobspec import DEFAULT_SPEC, load_spec
 from tests.dashboard.records import record, write
 
 

@@ -30,8 +30,8 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from leafline.cli import main
 from leafline.infra_cli import TEMPLATE as PACKAGED
-from leafline.jobspec import run_names, safe_name
 from leafline.sagemaker_pipeline.schedule import START_FUNCTION
+from leafline.spec.jobspec import run_names, safe_name
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infrastructure" / "leafline.yaml"
 REGION: Final = "sa-east-1"
@@ -158,7 +158,7 @@ def test_project_ids_are_what_the_grants_can_match() -> None:
 
 
 def _spec_stub(project: str) -> Any:
-    from leafline.jobspec import JobSpec
+    from leafline.spec.jobspec import JobSpec
 
     return JobSpec(
         project_id=project,
@@ -446,7 +446,7 @@ def test_readme_deploys_with_the_template_parameters_and_names_real_spec_keys() 
     table maps every output, to keys the job spec has."""
     from dataclasses import fields
 
-    from leafline.jobspec import JobSpec
+    from leafline.spec.jobspec import JobSpec
 
     readme = (TEMPLATE.parents[1] / "README.md").read_text()
     section = readme.split("## Setting up an AWS account", 1)[1].split("\n## ", 1)[0]

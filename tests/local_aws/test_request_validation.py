@@ -16,10 +16,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from leafline import aws_requests
-from leafline.jobspec import DEFAULT_SPEC, load_spec
 from leafline.local_aws import validation
 from leafline.local_aws.server import LocalAws
 from leafline.local_aws.validation import check, translate
+from leafline.spec.jobspec import DEFAULT_SPEC, load_spec
 
 UNCHECKED = Config(parameter_validation=False)  # what the server answers, not what boto3 refuses first
 INSTANCE_TYPES = validation._service("sagemaker").shape_for("TransformInstanceType").metadata["enum"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from leafline.airflow.dag_file import DAG_FILE_NAME
-from leafline.jobspec import DEFAULT_SPEC
+from leafline.spec.jobspec import DEFAULT_SPEC
 from tests.packaging.test_layout import AIRFLOW_ITSELF
 from tests.packaging.test_layout import requirement_name as _name
 

@@ -19,12 +19,12 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.jobspec import load_spec
 from leafline.orchestration import RunInputs, plan_run, report_uri, run_folder, spec_for_run
 from leafline.packaging import read_archive_info
 from leafline.runs.index import RunsIndex, runs_uri
 from leafline.sagemaker.storage import Storage
 from leafline.sagemaker_pipeline.plan import plan_pipeline
+from leafline.spec.jobspec import load_spec
 from leafline.validation import step as validation_step
 from leafline.validation.spec import ValidationSpec
 from tests.pipeline.conftest import ROOT, definition_of, differences, evaluate, execution_values, steps

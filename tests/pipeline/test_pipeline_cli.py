@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.jobspec import load_spec
+from leafline.spec.jobspec import load_spec
 from tests.pipeline.conftest import SPEC
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "nightly_scoring.definition.json"

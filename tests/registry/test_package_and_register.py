@@ -16,11 +16,11 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.jobspec import load_spec
 from leafline.packaging import PACKAGE_FILE, build_archive
 from leafline.registry import ModelNotApprovedError, RegistryError, resolve_approved
 from leafline.serving.model_info import read_model_info
 from leafline.serving.model_source import extract_archive
+from leafline.spec.jobspec import load_spec
 from tests.conftest import kind_by_name
 from tests.model_kinds import train
 

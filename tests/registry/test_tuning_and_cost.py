@@ -16,9 +16,10 @@ from moto import mock_aws
 
 from leafline.cli import main
 from leafline.errors import UsageError
-from leafline.instance_types import INSTANCE_TYPES
-from leafline.jobspec import load_spec
-from leafline.prices import (
+from leafline.registry import resolve_approved
+from leafline.spec.instance_types import INSTANCE_TYPES
+from leafline.spec.jobspec import load_spec
+from leafline.spec.prices import (
     PRICED_REGIONS,
     Price,
     PriceTable,
@@ -26,7 +27,6 @@ from leafline.prices import (
     table_from_offer,
     table_from_price_list_api,
 )
-from leafline.registry import resolve_approved
 from leafline.tuning.choose import choose_settings
 from leafline.tuning.cost import cheapest_meeting, estimate
 from leafline.tuning.profile import Point, Summary, summarize

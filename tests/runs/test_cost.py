@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from leafline.dashboard.app import create_app
 from leafline.demo.summary import Locations, summary_lines
 from leafline.errors import UsageError
-from leafline.prices import PRICES_ENV, Price, PriceTable, Unpriced, price_table, tables_document
 from leafline.runs.cost import BILLED_INTERVAL, amount_text, cost_text, instance_cost, job_cost, usd_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import build_record
 from leafline.sagemaker.storage import Storage
+from leafline.spec.prices import PRICES_ENV, Price, PriceTable, Unpriced, price_table, tables_document
 from leafline.tuning.choose import Choice
 from leafline.tuning.cost import estimate
 from leafline.tuning.profile import Summary

@@ -32,9 +32,9 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from leafline.airflow.alerts import SnsAlerts, deadline_missed
 from leafline.airflow.transform_sensor import TransformJobSensor
 from leafline.dag_settings import DagSettings
-from leafline.instance_types import INSTANCE_TYPES
-from leafline.jobspec import JobSpec, SpecError
-from leafline.schedule_checks import deadline_after_s
+from leafline.spec.instance_types import INSTANCE_TYPES
+from leafline.spec.jobspec import JobSpec, SpecError
+from leafline.spec.schedule_checks import deadline_after_s
 from leafline.spec_folder import Project, load_projects
 
 INVALID_SPECS_DAG_ID = "nightly_scoring__invalid_specs"

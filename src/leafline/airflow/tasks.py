@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 from leafline.dag_settings import DagSettings
-from leafline.jobspec import JobSpec
 from leafline.orchestration import (
     RUN_OVERRIDES,
     TRANSFORM_OVERRIDES,
@@ -27,6 +26,7 @@ from leafline.orchestration import (
     submit_transform as submit,
 )
 from leafline.sagemaker.storage import Storage
+from leafline.spec.jobspec import JobSpec
 
 _log = logging.getLogger(__name__)
 

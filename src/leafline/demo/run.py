@@ -20,8 +20,8 @@ from leafline.demo import airflow_run
 from leafline.demo.data import install_sample_model, shard_rows, write_shards
 from leafline.demo.summary import Locations, summary_lines
 from leafline.errors import LeaflineError
-from leafline.jobspec import DEFAULT_SPEC, JobSpec, load_spec
 from leafline.local_aws.server import LocalAws
+from leafline.spec.jobspec import DEFAULT_SPEC, JobSpec, load_spec
 
 STEPS = 6
 # The demo's night scores two projects, each its own spec in one folder (LEAFLINE_SPECS_DIR), so one DAG

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leafline.prices import DEFAULT_REGION, PriceTable, configured_tables, price_table
 from leafline.runs.record import job_seconds
+from leafline.spec.prices import DEFAULT_REGION, PriceTable, configured_tables, price_table
 
 # What SageMaker bills, per instance, and what that includes.
 BILLED_INTERVAL = (

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leafline.jobspec import safe_name
 from leafline.runs.record import MAX_RECORD_BYTES, RecordError, check_run_date, check_run_id, parse_record
 from leafline.sagemaker.storage import Storage, StorageError, absolute_location, join_uri
+from leafline.spec.jobspec import safe_name
 
 Record = dict[str, Any]
 RECORD_KEY = re.compile(r"(\d{4}-\d{2}-\d{2})/([A-Za-z0-9-]{1,63})\.json")  # {run_date}/{safe_name(run_id)}.json

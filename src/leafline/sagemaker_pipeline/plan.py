@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from leafline import aws_requests
-from leafline.jobspec import RUN_DATE_PARAMETER, JobSpec, safe_name
 from leafline.packaging import PackageInfo
 from leafline.runs.index import runs_uri
+from leafline.spec.jobspec import RUN_DATE_PARAMETER, JobSpec, safe_name
 from leafline.validation import step as validation_step
 
 REGISTER, CREATE_MODEL, TRANSFORM, VALIDATE, CHECK, FAIL = (

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.jobspec import JobSpec
 from leafline.sagemaker_pipeline import scheduled_start
 from leafline.sagemaker_pipeline.plan import pipeline_name
+from leafline.spec.jobspec import JobSpec
 
 START_FUNCTION = "leafline-scheduled-start"  # one per account and region, shared by every project's schedule
 START_RUNTIME = "python3.12"

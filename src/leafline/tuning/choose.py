@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from leafline.instance_types import INSTANCE_TYPES, InstanceType
+from leafline.spec.instance_types import INSTANCE_TYPES, InstanceType
 from leafline.tuning.profile import Summary
 
 PAYLOAD_LIMIT_MB = 100

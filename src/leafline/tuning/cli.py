@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.instance_types import INSTANCE_TYPES
-from leafline.prices import DEFAULT_REGION, PRICED_REGIONS, PriceTable
+from leafline.spec.instance_types import INSTANCE_TYPES
+from leafline.spec.prices import DEFAULT_REGION, PRICED_REGIONS, PriceTable
 
 DEFAULT_PAYLOADS = "1,2,4,6,10"
 DEFAULT_ROWS = 1_000_000
@@ -83,7 +83,7 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_tune_command(args: argparse.Namespace) -> int:
-    from leafline.prices import configured_tables, price_table
+    from leafline.spec.prices import configured_tables, price_table
     from leafline.tuning.cost import DEFAULT_STARTUP_MIN, cheapest_meeting, estimate
     from leafline.tuning.profile import Summary
 
@@ -240,7 +240,7 @@ def _print_report(profile: dict[str, Any], chosen: Any, options: list[Any], args
 
 
 def run_prices_command(args: argparse.Namespace) -> int:
-    from leafline.prices import configured_tables, load_price_tables, price_table, tables_document
+    from leafline.spec.prices import configured_tables, load_price_tables, price_table, tables_document
 
     if args.prices_action == "show":
         path = args.prices or configured_tables()
@@ -269,7 +269,7 @@ def _print_table(table: PriceTable) -> None:
 
 
 def _refreshed(region: str, offer_file: Path | None) -> PriceTable:
-    from leafline.prices import OFFER_URL, table_from_offer, table_from_price_list_api
+    from leafline.spec.prices import OFFER_URL, table_from_offer, table_from_price_list_api
 
     if offer_file is None:
         import boto3

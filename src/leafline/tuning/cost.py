@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from leafline.instance_types import INSTANCE_TYPES
-from leafline.prices import PriceTable
 from leafline.runs.cost import Cost, duration_text, instance_cost
+from leafline.spec.instance_types import INSTANCE_TYPES
+from leafline.spec.prices import PriceTable
 from leafline.tuning.choose import Choice, choose_settings
 from leafline.tuning.profile import Summary
 

@@ -163,12 +163,12 @@ def _describe_job(name: str) -> dict[str, Any]:
 def _write_record(root: Path, values: dict[str, Any], report: dict[str, Any], sha256: str) -> None:
     import json
 
-    from leafline.jobspec import safe_name
     from leafline.runs.cost import job_cost
     from leafline.runs.index import record_key
     from leafline.runs.measures import run_totals
     from leafline.runs.record import build_record, parse_record
     from leafline.sagemaker.storage import Storage, join_uri
+    from leafline.spec.jobspec import safe_name
 
     arn = values["record_model_package"] or ""
     version = arn.rsplit("/", 1)[-1]

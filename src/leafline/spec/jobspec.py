@@ -19,8 +19,8 @@ from types import UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from leafline.errors import UsageError
-from leafline.instance_types import INSTANCE_TYPES
-from leafline.schedule_checks import cron_problem, deadline_after_s, local_time_problem, timezone_problem
+from leafline.spec.instance_types import INSTANCE_TYPES
+from leafline.spec.schedule_checks import cron_problem, deadline_after_s, local_time_problem, timezone_problem
 
 MAX_NAME = 63
 # The nightly DAG's default spec, shipped inside the package (the local demo's settings): what the DAG reads

@@ -4,7 +4,7 @@ These are the CPU types SageMaker Batch Transform offers (CreateTransformJob's T
 current families: c5, m5, and the sixth and seventh Intel generations c/m/r 6i and 7i. Batch Transform offers
 no Graviton type, so every one is x86_64; the older c4/m4 and the GPU/accelerator types are left out (the
 image is a CPU image). Sizes are AWS's published EC2 shapes for these families.
-Their on-demand Batch Transform prices, with sources and dates, are in leafline.prices (per region; a type
+Their on-demand Batch Transform prices, with sources and dates, are in leafline.spec.prices (per region; a type
 without an AWS price, or one Batch Transform does not offer, is listed there as unpriced, saying why).
 """
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import UsageError
-from leafline.instance_types import INSTANCE_TYPES
+from leafline.spec.instance_types import INSTANCE_TYPES
 
 SCHEMA = "leafline.prices/1"
 DEFAULT_REGION = "sa-east-1"
@@ -111,7 +111,7 @@ def configured_tables() -> Path | None:
 
 @cache
 def _built_in() -> Mapping[str, PriceTable]:  # read once per process
-    text = resources.files("leafline").joinpath(TABLE_FILE).read_text(encoding="utf-8")
+    text = resources.files("leafline.spec").joinpath(TABLE_FILE).read_text(encoding="utf-8")
     return parse_tables(json.loads(text), BUILT_IN_NAME, TABLE_FILE)
 
 
