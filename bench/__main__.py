@@ -30,7 +30,7 @@ import numpy as np
 from bench import baseline_env, emulated, format_stage, parse_stage, procinfo, targets, workload
 from bench.load import LoadResult, run_load
 from leafline import samples
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from leafline.serving.decoding import decode_csv
 from leafline.serving.scoring import Scorer, load_model
 

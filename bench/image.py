@@ -8,18 +8,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 
 RUNS = 5
 
 
 def bench_image(image: str = "leafline:latest") -> dict[str, Any] | None:
     """None (with the reason printed) when no engine or no built image is here: run `make image` first."""
-    from leafline.compiler import compile_model_dir
-    from leafline.demo.data import install_sample_model
-    from leafline.image import container
-    from leafline.image.engine import EngineError, find_engine
-    from leafline.image.engine_choice import workdir
+    from leafline.model.compiler import compile_model_dir
+    from leafline.tools.demo.data import install_sample_model
+    from leafline.tools.image import container
+    from leafline.tools.image.engine import EngineError, find_engine
+    from leafline.tools.image.engine_choice import workdir
 
     try:
         engine = find_engine(workdir())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from leafline import samples
-from leafline.compiler import compile_model_dir
+from leafline.model.compiler import compile_model_dir
 from leafline.serving import artifacts
 
 CACHE = Path(".cache/bench")

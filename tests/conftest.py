@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from leafline.compiler import compile_model_dir
 from leafline.local_aws.server import LocalAws
-from leafline.server_process import ServerProcess, http_request, log_events
+from leafline.model.compiler import compile_model_dir
+from leafline.processes.server import ServerProcess, http_request, log_events
 from tests.model_kinds import KINDS, Kind, train
 
 

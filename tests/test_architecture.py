@@ -33,17 +33,26 @@ def test_serving_package_imports_nothing_from_the_rest_of_leafline() -> None:
 
 
 # Which parts of leafline a package may not import: the arrows point from the edges to the shared core.
+# Every package but the CLI and the tools is also kept from importing those two (see EDGES below).
+ORCHESTRATORS = ("leafline.orchestration",)
+EMULATOR = ("leafline.transform", "leafline.local_aws")
 FORBIDDEN = {
-    "sagemaker": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline",
-                  "leafline.validation", "leafline.runs", "leafline.dashboard"),
-    "validation": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline"),
-    "runs": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline"),
-    "transform": ("leafline.airflow", "leafline.sagemaker_pipeline", "leafline.local_aws"),
-    "local_aws": ("leafline.airflow", "leafline.sagemaker_pipeline"),
-    "airflow": ("sagemaker", "leafline.sagemaker_pipeline", "leafline.local_aws", "leafline.transform"),
-    "spec": ("leafline.transform", "leafline.local_aws", "leafline.airflow", "leafline.sagemaker_pipeline",
-             "leafline.validation", "leafline.runs", "leafline.dashboard", "leafline.cli", "leafline.serving"),
+    "sagemaker": (*EMULATOR, *ORCHESTRATORS, "leafline.validation", "leafline.runs", "leafline.dashboard",
+                  "leafline.model", "leafline.spec"),
+    "spec": (*EMULATOR, *ORCHESTRATORS, "leafline.validation", "leafline.runs", "leafline.dashboard",
+             "leafline.model", "leafline.serving"),
+    "validation": (*EMULATOR, *ORCHESTRATORS),
+    "runs": (*EMULATOR, *ORCHESTRATORS),
+    "model": (*EMULATOR, *ORCHESTRATORS, "leafline.dashboard"),
+    "processes": (*EMULATOR, *ORCHESTRATORS, "leafline.model", "leafline.dashboard"),
+    "transform": (*ORCHESTRATORS, "leafline.local_aws"),
+    "local_aws": ORCHESTRATORS,
+    "tuning": ORCHESTRATORS,
+    "dashboard": (*EMULATOR, "leafline.orchestration.sagemaker_pipeline", "leafline.orchestration.steps"),
+    "orchestration/airflow": ("sagemaker", "leafline.orchestration.sagemaker_pipeline", *EMULATOR),
+    "orchestration/sagemaker_pipeline": ("leafline.orchestration.airflow", "airflow", *EMULATOR),
 }  # fmt: skip
+EDGES = ("leafline.cli", "leafline.tools")
 
 
 def _forbidden_imports(package: str) -> list[str]:
@@ -62,6 +71,26 @@ def test_each_package_imports_only_in_the_direction_of_the_shared_core(package: 
     assert _forbidden_imports(package) == []
 
 
+def test_only_the_edges_import_the_cli_and_the_tools() -> None:
+    """The CLI wires the core and the tools (image, demo) drive it: nothing in the core may lean on them."""
+    package = ROOT / "src" / "leafline"
+    edges = [package / "cli", package / "tools", package / "__main__.py"]
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted(package.rglob("*.py"))
+        if not any(path == edge or edge in path.parents for edge in edges)
+        for name in _imports(path)
+        if any(name == edge or name.startswith(edge + ".") for edge in EDGES)
+    ]
+    assert found == []
+
+
+def test_the_package_top_holds_only_what_every_part_shares() -> None:
+    """One idea per package: the top of leafline is the version, the error hierarchy and the sample data."""
+    top = sorted(path.name for path in (ROOT / "src" / "leafline").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "errors.py", "samples.py"]
+
+
 def test_serving_package_uses_only_its_runtime_dependencies() -> None:
     allowed = {"numpy", "pyarrow", "lightgbm", "boto3", "botocore", "leafline", "leafline_native"}
     stdlib = set(sys.stdlib_module_names)
@@ -73,7 +102,7 @@ def test_serving_package_uses_only_its_runtime_dependencies() -> None:
 def test_importing_leafline_loads_only_the_standard_library() -> None:
     code = (
         "import sys; before = set(sys.modules); import leafline, leafline.cli, leafline.serving; "
-        "import leafline.spec.jobspec, leafline.aws_requests; leafline.cli.build_parser(); "
+        "import leafline.spec.jobspec, leafline.spec.aws_requests; leafline.cli.build_parser(); "
         "heavy = {'numpy', 'pyarrow', 'lightgbm', 'boto3', 'pandas', 'scipy', 'lleaves'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from leafline.local_aws.server import LocalAws
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSUMER = ROOT / "examples" / "consumer" / "score_sample.py"

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leafline.cli import build_parser
-from leafline.dashboard.cli import dashboard_app
+from leafline.cli.dashboard import dashboard_app
 from leafline.runs.cost import amount_text
 
 

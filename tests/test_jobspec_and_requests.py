@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 
 import leafline.spec
-from leafline import aws_requests
-from leafline.dag_settings import DagSettings
+from leafline.orchestration.settings import DagSettings
 from leafline.sagemaker.request import parse_request
+from leafline.spec import aws_requests
 from leafline.spec.jobspec import DEFAULT_SPEC, SpecError, TransformSettings, load_spec, run_names, safe_name
 
 ROOT = Path(__file__).resolve().parents[1]

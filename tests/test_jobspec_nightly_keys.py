@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leafline.dag_settings import DagSettings
+from leafline.orchestration.settings import DagSettings
 from leafline.spec.jobspec import SpecError, load_spec
 
 SPEC_TOML = """

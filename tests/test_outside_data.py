@@ -20,8 +20,8 @@ import lightgbm
 import numpy as np
 import pytest
 
-from leafline import compiler
-from leafline.compiler import EDGE_VALUES, compile_model_dir, probe_rows
+from leafline.model import compiler
+from leafline.model.compiler import EDGE_VALUES, compile_model_dir, probe_rows
 from leafline.serving import predictors
 from leafline.serving.model_info import read_model_info
 from leafline.serving.scoring import Scorer, load_model

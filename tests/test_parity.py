@@ -8,7 +8,7 @@ import lightgbm
 import numpy as np
 import pytest
 
-from leafline.compiler import compile_model_dir
+from leafline.model.compiler import compile_model_dir
 from leafline.serving.scoring import Scorer, load_model
 from tests.model_kinds import FIXTURES, KINDS, Kind, scoring_rows, to_csv, train
 

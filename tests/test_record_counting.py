@@ -11,8 +11,8 @@ import lightgbm
 import numpy as np
 import pytest
 
-from leafline.compiler import compile_model_dir
-from leafline.server_process import ServerProcess
+from leafline.model.compiler import compile_model_dir
+from leafline.processes.server import ServerProcess
 from leafline.serving.records import blank_lines_are_records, count_records
 from leafline.transform.job import ModelSource, run_transform_job
 from leafline.validation.spec import ValidationSpec

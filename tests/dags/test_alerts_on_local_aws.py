@@ -72,7 +72,7 @@ def test_a_missed_deadline_publishes_one_alert_through_airflows_deadline_callbac
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.interval.total_seconds() == 4.5 * 3600  # 02:00 (the schedule) to 06:30 (the deadline)
     assert type(alert.reference).__name__ == "DagRunLogicalDateDeadline"
-    assert alert.callback.path == "leafline.airflow.alerts.deadline_missed"
+    assert alert.callback.path == "leafline.orchestration.airflow.alerts.deadline_missed"
 
     # What Airflow's scheduler hands the callback when the deadline passes: its kwargs and a small context.
     dag_run = {"dag_id": "nightly_scoring", "dag_run_id": "scheduled__2026-11-20T05:00:00+00:00", "state": "running"}

@@ -20,7 +20,12 @@ DAG_FILE = ROOT / "dags" / "nightly_scoring.py"
 # Never loaded by parsing the DAG, whoever loads them: the AWS SDK (the provider's sensor and hooks
 # import it), the SageMaker SDK, the validator's numeric stack.
 NEVER = ("boto3", "botocore", "aiobotocore", "sagemaker", "numpy", "pandas", "pyarrow", "lightgbm")
-HEAVY_LEAFLINE = ("leafline.validation", "leafline.serving.scoring", "leafline.orchestration", "leafline.airflow.tasks")
+HEAVY_LEAFLINE = (
+    "leafline.validation",
+    "leafline.serving.scoring",
+    "leafline.orchestration.steps",
+    "leafline.orchestration.airflow.tasks",
+)
 
 # The baseline is a trivial DAG with the same Airflow features (cron, Params, @task, an Asset, a sensor in
 # reschedule mode, a deadline alert): what any such DAG costs. What nightly_scoring loads beyond it is leafline's share.

@@ -13,7 +13,8 @@ import pytest
 
 from leafline.cli import main
 from leafline.local_aws.server import LocalAws
-from leafline.orchestration import (
+from leafline.model.registry import ModelNotApprovedError
+from leafline.orchestration.steps import (
     RunInputs,
     TransformJobFailedError,
     ValidationFailedError,
@@ -24,7 +25,6 @@ from leafline.orchestration import (
     transform_finished,
     validate_run,
 )
-from leafline.registry import ModelNotApprovedError
 from leafline.sagemaker.storage import Storage
 from leafline.spec.jobspec import SpecError, load_spec
 from tests.dags.conftest import ROOT

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leafline.cli import build_parser
+from leafline.cli.dashboard import dashboard_app
 from leafline.dashboard.app import create_app
-from leafline.dashboard.cli import dashboard_app
-from leafline.demo.run import dashboard_command, local_runs_folder
 from leafline.runs.index import RunsIndex
 from leafline.sagemaker.storage import Storage
 from leafline.spec.jobspec import DEFAULT_SPEC, load_spec
+from leafline.tools.demo.run import dashboard_command, local_runs_folder
 from tests.dashboard.records import record, write
 
 

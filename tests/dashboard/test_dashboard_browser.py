@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.server_process import free_port
+from leafline.processes.server import free_port
 
 CHROMIUM = Path(os.environ.get("LEAFLINE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

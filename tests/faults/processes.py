@@ -114,7 +114,7 @@ class Command:
 
 # `python -c` this, then leafline's arguments: the command with tests' fake container as every instance.
 WITH_FAKE_CONTAINER = (
-    "import sys; import leafline.image.engine_choice as choice; "
+    "import sys; import leafline.tools.image.engine_choice as choice; "
     f"choice.serve_command_for = lambda engine, image, environ=None: {FAKE_CONTAINER!r}; "
     "from leafline.cli import main; sys.exit(main(sys.argv[1:]))"
 )

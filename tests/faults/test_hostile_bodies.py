@@ -22,7 +22,7 @@ import lightgbm
 import numpy as np
 import pytest
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from leafline.serving.decoding import decode, decode_csv
 from leafline.serving.errors import InvalidInputError
 from leafline.serving.media import CSV, JSON, JSONLINES

@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 import pytest
 
+from leafline.processes.server import free_port, http_request
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import RecordError
 from leafline.sagemaker.storage import Storage
-from leafline.server_process import free_port, http_request
 from tests.dashboard.records import record, write
 
 HOST = "127.0.0.1"

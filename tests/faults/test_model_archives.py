@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from moto.server import ThreadedMotoServer
 
-from leafline.server_process import ServerProcess, free_port
+from leafline.processes.server import ServerProcess, free_port
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.model_source import ExtractionLimits, extract_archive
 from tests.conftest import kind_by_name

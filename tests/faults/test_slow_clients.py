@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.server_process import ServerProcess, http_request
+from leafline.processes.server import ServerProcess, http_request
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.http_server import ScoringHTTPServer, ServingState
 

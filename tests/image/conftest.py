@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from leafline.image import container
-from leafline.image.build import Build, build_image
-from leafline.image.engine import Engine, EngineError, can_install_packages, find_engine, install_packages
+from leafline.tools.image import container
+from leafline.tools.image.build import Build, build_image
+from leafline.tools.image.engine import Engine, EngineError, can_install_packages, find_engine, install_packages
 from tests.image.helpers import NEEDS_ROOT, ROOT, SAGEMAKER_ENV, WORK, LocalRegistry, RunningImage, registry_config
 
 

@@ -12,8 +12,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leafline.image import container
-from leafline.image.engine import Engine
+from leafline.tools.image import container
+from leafline.tools.image.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".cache" / "image"  # `make image`'s work folder: one layer cache for every image test

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from leafline.image import container
-from leafline.image.build import Build
-from leafline.image.engine import Engine, EngineError, missing_podman_packages
 from leafline.serving import artifacts
+from leafline.tools.image import container
+from leafline.tools.image.build import Build
+from leafline.tools.image.engine import Engine, EngineError, missing_podman_packages
 from tests.image.helpers import NEEDS_ROOT, SAGEMAKER_ENV, WORK, RunningImage, run_contract_suite
 
 
@@ -137,7 +137,7 @@ def test_the_podman_configuration_is_absolute_and_within_this_machines_limits(
 ) -> None:
     import resource
 
-    from leafline.image.engine import podman_environment
+    from leafline.tools.image.engine import podman_environment
 
     monkeypatch.chdir(tmp_path)
     env = podman_environment(Path("work"))  # as `.cache/image` is given: relative to where make runs

@@ -20,9 +20,9 @@ import pytest
 from leafline import __version__
 from leafline.cli import main
 from leafline.errors import UsageError
-from leafline.image.build import Build
-from leafline.image.engine import Engine, docker_answers, podman_environment
-from leafline.image.push import login_command, parse_repository, registry_arguments
+from leafline.tools.image.build import Build
+from leafline.tools.image.engine import Engine, docker_answers, podman_environment
+from leafline.tools.image.push import login_command, parse_repository, registry_arguments
 from tests.image.helpers import WORK, LocalRegistry, RunningImage, run_contract_suite
 
 ECR = "123456789012.dkr.ecr.sa-east-1.amazonaws.com"

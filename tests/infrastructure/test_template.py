@@ -28,9 +28,9 @@ from moto import mock_aws
 from moto.core import enable_iam_authentication
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
+import leafline.infrastructure
 from leafline.cli import main
-from leafline.infra_cli import TEMPLATE as PACKAGED
-from leafline.sagemaker_pipeline.schedule import START_FUNCTION
+from leafline.orchestration.sagemaker_pipeline.schedule import START_FUNCTION
 from leafline.spec.jobspec import run_names, safe_name
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infrastructure" / "leafline.yaml"
@@ -463,15 +463,15 @@ def test_readme_deploys_with_the_template_parameters_and_names_real_spec_keys() 
 
 
 def test_the_checkout_link_is_the_packaged_template() -> None:
-    assert TEMPLATE.resolve() == PACKAGED.resolve()
+    assert TEMPLATE.resolve() == Path(leafline.infrastructure.__file__).with_name("leafline.yaml")
 
 
 def test_cli_prints_and_writes_the_template(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["infra", "template"]) == 0
-    assert capsys.readouterr().out == PACKAGED.read_text()
+    assert capsys.readouterr().out == leafline.infrastructure.template_text()
     target = tmp_path / "leafline.yaml"
     assert main(["infra", "template", "--output", str(target)]) == 0
-    assert target.read_text() == PACKAGED.read_text()
+    assert target.read_text() == leafline.infrastructure.template_text()
     assert main(["infra", "template", "--output", str(tmp_path / "missing" / "leafline.yaml")]) == 2
     assert "--output" in capsys.readouterr().err
 

@@ -15,10 +15,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from leafline import aws_requests
 from leafline.local_aws import validation
 from leafline.local_aws.server import LocalAws
 from leafline.local_aws.validation import check, translate
+from leafline.spec import aws_requests
 from leafline.spec.jobspec import DEFAULT_SPEC, load_spec
 
 UNCHECKED = Config(parameter_validation=False)  # what the server answers, not what boto3 refuses first
@@ -255,8 +255,8 @@ def test_validation_adds_well_under_a_millisecond_to_a_request() -> None:
 
 def test_the_metadata_leafline_registers_a_version_with_is_valid_and_reads_back() -> None:
     """CustomerMetadataProperties values may hold only letters, spaces, digits and _.:/=+-@: no JSON, no commas."""
-    from leafline.packaging import PackageInfo
-    from leafline.registry import ModelVersion, version_metadata
+    from leafline.model.packaging import PackageInfo
+    from leafline.model.registry import ModelVersion, version_metadata
     from leafline.tuning.profile import Summary
 
     summary = Summary(238780.4, 1, 15.0, 67.2, 52.24, 0.7061, 6.1)

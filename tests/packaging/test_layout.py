@@ -37,7 +37,7 @@ def test_the_top_level_files_only_import_from_the_package(name: str) -> None:
 
 def test_the_dag_file_is_the_one_leafline_ships() -> None:
     """The demo (and anyone without a checkout) writes leafline's DAG file; the checkout's is the same text."""
-    from leafline.airflow.dag_file import DAG_FILE_NAME, DAG_FILE_TEXT
+    from leafline.orchestration.airflow.dag_file import DAG_FILE_NAME, DAG_FILE_TEXT
 
     assert (ROOT / "dags" / DAG_FILE_NAME).read_text() == DAG_FILE_TEXT
 
@@ -69,7 +69,7 @@ def test_the_airflow_extra_never_names_airflow_itself() -> None:
 
 
 def test_airflow_finds_the_dashboard_plugin_through_the_entry_point() -> None:
-    from leafline.airflow.plugin import LeaflineDashboardPlugin
+    from leafline.orchestration.airflow.plugin import LeaflineDashboardPlugin
 
     found = [ep for ep in importlib.metadata.entry_points(group="airflow.plugins") if ep.module.startswith("leafline")]
     assert [ep.load() for ep in found] == [LeaflineDashboardPlugin]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.airflow.dag_file import DAG_FILE_NAME
+from leafline.orchestration.airflow.dag_file import DAG_FILE_NAME
 from leafline.spec.jobspec import DEFAULT_SPEC
 from tests.packaging.test_layout import AIRFLOW_ITSELF
 from tests.packaging.test_layout import requirement_name as _name
@@ -135,8 +135,11 @@ def test_the_wheel_holds_the_dags_the_plugin_and_the_pipeline_and_never_requires
         requires = Parser().parsestr(wheel.read(metadata).decode()).get_all("Requires-Dist") or []
         points = wheel.read(entry_points).decode()
     shipped = ("airflow/scoring_dags.py", "airflow/dag_file.py", "airflow/plugin.py", "sagemaker_pipeline/builder.py")
-    assert {f"leafline/{module}" for module in shipped} <= names
-    assert "[airflow.plugins]\nleafline_dashboard = leafline.airflow.plugin:LeaflineDashboardPlugin" in points
+    assert {f"leafline/orchestration/{module}" for module in shipped} <= names
+    assert (
+        "[airflow.plugins]\nleafline_dashboard = leafline.orchestration.airflow.plugin:LeaflineDashboardPlugin"
+        in points
+    )
     airflow_extra = {_name(r) for r in requires if "extra == 'airflow'" in r.replace('"', "'")}
     assert "apache-airflow-providers-amazon" in airflow_extra
     assert airflow_extra & AIRFLOW_ITSELF == set()
@@ -183,11 +186,11 @@ def test_airflow_plugins_lists_leaflines_dashboard(deployment: dict[str, str]) -
     plugins = _json_output(_run(["airflow", "plugins", "-o", "json"], env=deployment))
     ours = [plugin for plugin in plugins if plugin["name"] == "leafline_dashboard"]
     assert len(ours) == 1, plugins
-    assert "leafline.airflow.plugin:LeaflineDashboardPlugin" in str(ours[0]["source"])
+    assert "leafline.orchestration.airflow.plugin:LeaflineDashboardPlugin" in str(ours[0]["source"])
 
 
 def test_the_task_bodies_find_what_they_import(installed: Installed) -> None:
     """The extra carries what the tasks load at run time beyond Airflow: the provider's hooks and the validator."""
-    code = ("import leafline.airflow.tasks, leafline.validation.validate, lightgbm, pyarrow; "
+    code = ("import leafline.orchestration.airflow.tasks, leafline.validation.validate, lightgbm, pyarrow; "
             "from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook")  # fmt: skip
     _run([installed.bin / "python", "-c", code], env=_airflow_env(installed.bin.parent / "probe-home", {}))

@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.pipeline_cli import load_pipeline_module
-from leafline.sagemaker_pipeline.plan import PipelinePlan
+from leafline.cli.pipeline import load_pipeline_module
+from leafline.orchestration.sagemaker_pipeline.plan import PipelinePlan
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "dags" / "leafline-spec.toml"

@@ -1,9 +1,9 @@
 """The DAG and the Pipeline send the same requests for the same run.
 
-The DAG side is the DAG's own plan step (orchestration.plan_run) under moto, registering the packaged model;
+The DAG side is the DAG's own plan step (orchestration.steps.plan_run) under moto, registering the packaged model;
 its CreateModelPackage is captured as boto3 sent it. The Pipeline side is the definition the SDK renders
-from leafline.sagemaker_pipeline.builder, evaluated for an execution with the same run inputs. Only the names
-SageMaker Pipelines generates per execution (model, job, package ARN) are set aside.
+from leafline.orchestration.sagemaker_pipeline.builder, evaluated for an execution with the same run
+inputs. Only the names SageMaker Pipelines generates per execution (model, job, package ARN) are set aside.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.orchestration import RunInputs, plan_run, report_uri, run_folder, spec_for_run
-from leafline.packaging import read_archive_info
+from leafline.model.packaging import read_archive_info
+from leafline.orchestration.sagemaker_pipeline.plan import plan_pipeline
+from leafline.orchestration.steps import RunInputs, plan_run, report_uri, run_folder, spec_for_run
 from leafline.runs.index import RunsIndex, runs_uri
 from leafline.sagemaker.storage import Storage
-from leafline.sagemaker_pipeline.plan import plan_pipeline
 from leafline.spec.jobspec import load_spec
 from leafline.validation import step as validation_step
 from leafline.validation.spec import ValidationSpec

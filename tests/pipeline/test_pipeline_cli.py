@@ -132,7 +132,7 @@ def test_start_refuses_bad_parameters_and_starts_nothing(
 
 
 def test_the_spec_decides_the_pipeline_name_and_layout() -> None:
-    from leafline.sagemaker_pipeline.plan import plan_pipeline
+    from leafline.orchestration.sagemaker_pipeline.plan import plan_pipeline
 
     plan = plan_pipeline(load_spec(SPEC, {"experiment_id": "exp-2", "input_prefix": "s3://in/{run_date}/"}))
     assert plan.name == "leafline-leafline-demo-exp-2"

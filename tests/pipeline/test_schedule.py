@@ -19,8 +19,18 @@ import boto3
 import pytest
 
 from leafline.cli import main
-from leafline.sagemaker_pipeline.schedule import START_FUNCTION, ScheduleError, eventbridge_cron, function_package
-from leafline.sagemaker_pipeline.scheduled_start import SCHEDULED_TIME, BadScheduledEvent, run_date, start_request
+from leafline.orchestration.sagemaker_pipeline.schedule import (
+    START_FUNCTION,
+    ScheduleError,
+    eventbridge_cron,
+    function_package,
+)
+from leafline.orchestration.sagemaker_pipeline.scheduled_start import (
+    SCHEDULED_TIME,
+    BadScheduledEvent,
+    run_date,
+    start_request,
+)
 from tests.pipeline.conftest import SPEC
 
 SCHEDULER_ROLE = "arn:aws:iam::123456789012:role/leafline-scheduler"

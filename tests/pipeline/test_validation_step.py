@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.packaging import build_archive
+from leafline.model.packaging import build_archive
 from leafline.transform.job import ModelSource, run_transform_job
 from leafline.validation import step as validation_step
 from tests.pipeline.conftest import ROOT

@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from leafline.cli import main
-from leafline.packaging import PACKAGE_FILE, build_archive
-from leafline.registry import ModelNotApprovedError, RegistryError, resolve_approved
+from leafline.model.packaging import PACKAGE_FILE, build_archive
+from leafline.model.registry import ModelNotApprovedError, RegistryError, resolve_approved
 from leafline.serving.model_info import read_model_info
 from leafline.serving.model_source import extract_archive
 from leafline.spec.jobspec import load_spec
@@ -238,7 +238,7 @@ def test_register_warns_when_the_package_has_no_compiled_model_for_the_image(
     ],
 )
 def test_an_endpoint_is_local_unless_it_is_one_of_aws_s_own(endpoint: str, local: bool) -> None:
-    from leafline.packaging import is_local_endpoint
+    from leafline.model.packaging import is_local_endpoint
 
     assert is_local_endpoint(endpoint) is local
 

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from leafline.cli import main
 from leafline.errors import UsageError
-from leafline.registry import resolve_approved
+from leafline.model.registry import resolve_approved
 from leafline.spec.instance_types import INSTANCE_TYPES
 from leafline.spec.jobspec import load_spec
 from leafline.spec.prices import (

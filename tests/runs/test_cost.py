@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leafline.dashboard.app import create_app
-from leafline.demo.summary import Locations, summary_lines
 from leafline.errors import UsageError
 from leafline.runs.cost import BILLED_INTERVAL, amount_text, cost_text, instance_cost, job_cost, usd_text
 from leafline.runs.index import RunsIndex
 from leafline.runs.record import build_record
 from leafline.sagemaker.storage import Storage
 from leafline.spec.prices import PRICES_ENV, Price, PriceTable, Unpriced, price_table, tables_document
+from leafline.tools.demo.summary import Locations, summary_lines
 from leafline.tuning.choose import Choice
 from leafline.tuning.cost import estimate
 from leafline.tuning.profile import Summary
@@ -54,7 +54,7 @@ PRICED = PriceTable(
 
 
 def _record(prices: PriceTable | None = PRICED, instance_type: str = "ml.m5.xlarge") -> dict[str, Any]:
-    """As the DAG's record task builds it (leafline.orchestration.record_run)."""
+    """As the DAG's record task builds it (leafline.orchestration.steps.record_run)."""
     return build_record(run={**RUN, "instance_type": instance_type}, job=DESCRIBE, report=REPORT,
                         totals={"files": 6, "rows": 300_000},
                         cost=job_cost(instance_type, 2, DESCRIBE, region="sa-east-1", prices=prices), links={},

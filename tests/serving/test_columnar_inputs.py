@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from tests.model_kinds import scoring_rows
 
 PARQUET = {"Content-Type": "application/x-parquet"}

@@ -11,7 +11,7 @@ import lightgbm
 import numpy as np
 import pytest
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from leafline.serving import native_format
 from tests.conftest import CONTRACT_URL, CSV_READERS, csv_reader_server
 from tests.model_kinds import scoring_rows, to_csv

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from leafline.server_process import ServerProcess, free_port
+from leafline.processes.server import ServerProcess, free_port
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.model_source import extract_archive
 

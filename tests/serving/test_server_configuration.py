@@ -8,7 +8,7 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from tests.model_kinds import scoring_rows, to_csv
 
 CSV = {"Content-Type": "text/csv"}

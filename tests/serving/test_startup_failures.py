@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.server_process import ServerProcess, ServerStartError
+from leafline.processes.server import ServerProcess, ServerStartError
 from leafline.serving import artifacts
 
 

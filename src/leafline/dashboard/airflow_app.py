@@ -15,11 +15,11 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from leafline.dag_settings import DagSettings
 from leafline.dashboard.app import create_app
+from leafline.orchestration.settings import DagSettings
+from leafline.orchestration.spec_folder import load_projects
 from leafline.runs.index import ManyIndexes, RunsIndex, runs_uri
 from leafline.sagemaker.storage import Storage
-from leafline.spec_folder import load_projects
 
 
 def runs_locations(environ: Mapping[str, str]) -> tuple[list[str], str]:

@@ -24,8 +24,9 @@ PAGE_SIZE = 50  # runs in one page of the table
 SCAN_RECORDS, SCAN_BYTES = 500, 32 * 2**20  # the most one page reads (a filter that matches few runs)
 RECENT_RUNS = 20  # a run's plots: the project's runs up to this one
 # A record's link is an href only when it is a plain http(s) URL (no credentials, no backslash, printable
-# ASCII) or the Airflow run path leafline writes (leafline.airflow.tasks); any other (javascript:, data:, a
-# protocol-relative //host, entity or whitespace tricks) is shown as text. Jinja escapes the attribute.
+# ASCII) or the Airflow run path leafline writes (leafline.orchestration.airflow.tasks); any other
+# (javascript:, data:, a protocol-relative //host, entity or whitespace tricks) is shown as text. Jinja
+# escapes the attribute.
 _WEB_LINK = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][!#-\[\]-~]*)?", re.ASCII)
 _AIRFLOW_RUN = re.compile(r"(?!.*\.\.)/dags/[A-Za-z0-9_.-]+/runs/[A-Za-z0-9_.~:+-]+", re.ASCII)
 

@@ -20,7 +20,7 @@ from leafline.local_aws.containers import resolve_model
 from leafline.local_aws.host import Host
 from leafline.local_aws.protocol import ACCOUNT_ID, AwsError, Response, validation
 from leafline.local_aws.resources import arn_of
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from leafline.transform.instances import fetch_model
 
 INVOKE_LIMIT_BYTES = 6 * 2**20  # SageMaker real-time InvokeEndpoint's payload limit

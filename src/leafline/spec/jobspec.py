@@ -30,7 +30,7 @@ _ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$")
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TOPIC = re.compile(r"^arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?$")
-# The nightly keys the deployment may default (dag_settings reads them from LEAFLINE_* variables).
+# The nightly keys the deployment may default (orchestration.settings reads them from LEAFLINE_* variables).
 DEPLOYMENT_DEFAULTS = ("schedule", "timezone", "retries", "retry_delay_s")
 WEEK_S = 7 * 24 * 3600
 # The SageMaker Pipeline renders its requests once, with the run date left for each execution to fill in.

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from leafline.errors import LeaflineError
+from leafline.processes.server import ServerProcess, ServerStartError
 from leafline.sagemaker.request import MAX_PAYLOAD_LIMIT_MB, TransformRequest, normalize_strategy
 from leafline.sagemaker.storage import Storage, StorageError
-from leafline.server_process import ServerProcess, ServerStartError
 
 DEFAULT_MAX_CONCURRENT_TRANSFORMS = 1
 DEFAULT_BATCH_STRATEGY = "MultiRecord"

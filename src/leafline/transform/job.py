@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from leafline.processes.server import ServerProcess
 from leafline.sagemaker.request import TransformRequest, parse_request
 from leafline.sagemaker.storage import InputObject, Storage, StorageError, UnsafeKeyError, child_uri
-from leafline.server_process import ServerProcess
 from leafline.serving.errors import ModelLoadError
 from leafline.serving.media import columnar_format
 from leafline.serving.model_info import MODEL_FILE_NAME, read_model_info
@@ -423,7 +423,7 @@ def _run_on(
 
 
 def _run_all(runners: list[_InstanceRunner], servers: list[ServerProcess], stop: threading.Event) -> None:
-    """Every instance's work, to its end. A stop signal in the main thread (leafline.termination) ends the
+    """Every instance's work, to its end. A stop signal in the main thread (leafline.processes.termination) ends the
     work first, so that each file discards its staging. Waits are on events: Thread.join interrupted by a
     signal marks the thread finished while it still runs (CPython 3.11), and the process would not wait for it."""
     done = [threading.Event() for _ in runners]
@@ -449,7 +449,7 @@ def _run_all(runners: list[_InstanceRunner], servers: list[ServerProcess], stop:
 
 
 def _drop_temporary_logs(log_dir: Path, options: EmulatorOptions) -> None:
-    """A stop signal (leafline.termination) ends the job without a result to name its temporary logs."""
+    """A stop signal (leafline.processes.termination) ends the job without a result to name its temporary logs."""
     if options.log_dir is None:
         shutil.rmtree(log_dir, ignore_errors=True)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 from leafline.transform.invoker import InvocationSettings, Invoker
 from leafline.tuning.profile import Point
 
