@@ -24,6 +24,7 @@
 #if defined(__has_include) && !defined(LEAFLINE_NO_FMT)
 #if __has_include(<fmt/format.h>)
 #define FMT_HEADER_ONLY
+#define FMT_USE_FULL_CACHE_DRAGONBOX 1  // the full power-of-ten table (~10 KB): ~20% faster than recomputing
 #include <fmt/format.h>
 #if FMT_VERSION >= 90000 && FMT_VERSION < 120000
 #define LEAFLINE_DRAGONBOX 1
@@ -153,30 +154,22 @@ inline int digit_count(std::uint64_t n) {
     return guess + (n >= kPowers[guess]);
 }
 
-// The count digits of n written into end - count .. end, two at a time from the right: the low eight in
-// 32-bit arithmetic, then the rest (below 10^9) likewise.
-inline void put_digits(char* end, std::uint64_t n) {
-    if (n >= 100000000) {
-        std::uint32_t low = static_cast<std::uint32_t>(n % 100000000);
-        n /= 100000000;
-        for (int i = 0; i < 4; ++i) {
-            end -= 2;
-            put_pair(end, low % 100);
-            low /= 100;
-        }
-    }
-    std::uint32_t high = static_cast<std::uint32_t>(n);
-    while (high >= 100) {
-        end -= 2;
-        put_pair(end, high % 100);
-        high /= 100;
-    }
-    if (high >= 10) {
-        end -= 2;
-        put_pair(end, high);
-    } else {
-        *--end = static_cast<char>('0' + high);
-    }
+// Eight digits of n < 10^8, zero-padded, at p: two halves, then two pairs each, so the divisions (all by
+// constants: multiplies) do not wait on each other as a right-to-left loop would.
+inline void put_eight(char* p, std::uint32_t n) {
+    const std::uint32_t high = n / 10000, low = n % 10000;
+    put_pair(p, high / 100);
+    put_pair(p + 2, high % 100);
+    put_pair(p + 4, low / 100);
+    put_pair(p + 6, low % 100);
+}
+
+// All 17 digits of n < 10^17, zero-padded, at p: without branches; the caller starts at the first digit.
+inline void put_seventeen(char* p, std::uint64_t n) {
+    const std::uint32_t high = static_cast<std::uint32_t>(n / 100000000);  // below 10^9
+    *p = static_cast<char>('0' + high / 100000000);
+    put_eight(p + 1, high % 100000000);
+    put_eight(p + 9, static_cast<std::uint32_t>(n % 100000000));
 }
 
 // One finite double by Dragonbox: the shortest significand (no trailing zeros) and its exponent, digits ours.
@@ -191,9 +184,9 @@ inline char* put_double(char* p, double value) {
                   "fmt's dragonbox::decimal_fp<double> changed: check to_decimal before using this fmt");
     const std::uint64_t significand = decimal.significand;
     const int count = digit_count(significand);
-    char digits[kDigitCopy + 16];
-    put_digits(digits + count, significand);
-    return lay_out(p, digits, count, decimal.exponent + count - 1);
+    char digits[17 + kDigitCopy + 16];  // lay_out copies kDigitCopy bytes from up to 10 digits in
+    put_seventeen(digits, significand);
+    return lay_out(p, digits + 17 - count, count, decimal.exponent + count - 1);
 }
 #else
 inline char* put_double(char* p, double value) { return put_double_to_chars(p, value); }
