@@ -16,6 +16,9 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 // fmt::detail::dragonbox::to_decimal is fmt's internal API: the shortest significand and its decimal exponent
 // with no text in between, which its public formatting does not give. Internal means it may change in any
@@ -192,6 +195,22 @@ inline char* put_double(char* p, double value) {
 inline char* put_double(char* p, double value) { return put_double_to_chars(p, value); }
 #endif
 
+// A large body is written into fresh pages, and on this kind of machine (a VM) a 4 KiB page fault costs
+// about as much as formatting the values in it: huge pages for the buffer's whole 2 MiB stretches cut the
+// faults ~500-fold (1M values: 1.1-1.9x as fast, on a busy 2-core VM). Advice only: a kernel that says no changes nothing.
+inline void advise_huge_pages(char* first, Py_ssize_t size) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+    if (size < static_cast<Py_ssize_t>(2 * kHuge)) return;
+    const std::uintptr_t start = (reinterpret_cast<std::uintptr_t>(first) + kHuge - 1) & ~(kHuge - 1);
+    const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(first) + static_cast<std::uintptr_t>(size)) & ~(kHuge - 1);
+    if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+#else
+    (void)first;
+    (void)size;
+#endif
+}
+
 struct Layout {
     std::string start, row_open, field_separator, row_close, row_separator, end;
 };
@@ -264,6 +283,7 @@ PyObject* format_rows(PyObject*, PyObject* args) {
     if (body != nullptr) {
         char* first = PyBytes_AS_STRING(body);
         char* last = first;
+        advise_huge_pages(first, bound);
         Py_BEGIN_ALLOW_THREADS
         if (is_double)
             last = put_rows(first, static_cast<const double*>(view.buf), rows, columns, layout, put_double);
