@@ -197,7 +197,8 @@ inline char* put_double(char* p, double value) { return put_double_to_chars(p, v
 
 // A large body is written into fresh pages, and on this kind of machine (a VM) a 4 KiB page fault costs
 // about as much as formatting the values in it: huge pages for the buffer's whole 2 MiB stretches cut the
-// faults ~500-fold (1M values: 1.1-1.9x as fast, on a busy 2-core VM). Advice only: a kernel that says no changes nothing.
+// faults ~500-fold (1M values: 1.1-1.9x as fast, on a busy 2-core VM). Advice only: a kernel that says no
+// changes nothing.
 inline void advise_huge_pages(char* first, Py_ssize_t size) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
