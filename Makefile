@@ -70,6 +70,9 @@ $(UV):
 # the extension, the server reads CSV by its pyarrow path and the native tests skip and say why. Whether
 # the header was there is part of uv's cache key, so installing it later rebuilds the extension.
 FAST_FLOAT_HEADER ?= /usr/include/fast_float/fast_float.h
+# The writer's digits come from fmt's Dragonbox (Debian's libfmt-dev, header-only) when its header is there,
+# else from to_chars: the same bytes about half as fast. Installed and cache-keyed like fast_float's.
+FMT_HEADER ?= /usr/include/fmt/format.h
 $(STAMP): $(UV) uv.lock pyproject.toml native/pyproject.toml native/setup.py $(wildcard native/src/leafline_native/*)
 	@if [ ! -f "$(FAST_FLOAT_HEADER)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Debian's libfast-float-dev for the native CSV reader"; \
@@ -78,7 +81,15 @@ $(STAMP): $(UV) uv.lock pyproject.toml native/pyproject.toml native/setup.py $(w
 	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends libfast-float-dev >/dev/null 2>&1; } \
 	    || echo "could not install libfast-float-dev: CSV is read by the pyarrow path, the native tests skip"; \
 	fi
+	@if [ ! -f "$(FMT_HEADER)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's libfmt-dev for the native writer's digits (Dragonbox)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends libfmt-dev >/dev/null 2>&1 \
+	    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends libfmt-dev >/dev/null 2>&1; } \
+	    || echo "could not install libfmt-dev: the native writer takes its digits from to_chars (same bytes, slower)"; \
+	fi
 	LEAFLINE_FAST_FLOAT_HEADER=$$(test -f "$(FAST_FLOAT_HEADER)" && echo present || echo missing) \
+	  LEAFLINE_FMT_HEADER=$$(test -f "$(FMT_HEADER)" && echo present || echo missing) \
 	  $(UV) sync --frozen --all-extras
 	touch $@
 

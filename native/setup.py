@@ -1,5 +1,6 @@
 """The extensions are optional: without a C++ compiler (or, for the reader, fast_float's header) the wheel
-still builds without them, and leafline's server reads and writes CSV by its pyarrow paths instead."""
+still builds without them, and leafline's server reads and writes CSV by its pyarrow paths instead. The
+writer needs no fmt: without fmt's header (libfmt-dev) it takes its digits from std::to_chars instead."""
 
 from setuptools import Extension, setup
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -122,6 +123,34 @@ def test_the_native_writer_writes_the_arrow_paths_bytes(fmt: str, columns: int) 
     values = np.concatenate([_awkward_doubles(20000), powers, -powers, neighbours, whole, np.arange(-3000.0, 3000.0)])
     values = values[: len(values) // columns * columns].reshape(-1, columns) if columns > 1 else values
     assert encode(values, fmt) == encode_with_arrow(values, fmt)
+
+
+@pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
+@pytest.mark.parametrize("fmt", [CSV, JSON])
+def test_the_native_writer_writes_the_arrow_paths_bytes_at_its_digit_edges(fmt: str) -> None:
+    """The cases the digit generation branches on: significands of 1 to 17 digits, with trailing zeros
+    dropped, decimal exponents at the notation bounds (-7/-6, 9/10), one-, two- and three-digit exponents,
+    the smallest subnormal and the largest double."""
+    rng = np.random.default_rng(15)
+    significands = np.array([float(f"0.{'123456789' * 2}"[: 2 + n]) for n in range(1, 18)])
+    scales = 10.0 ** np.array([-324, -308, -100, -99, -10, -9, -8, -7, -6, -5, 0, 8, 9, 10, 11, 99, 100, 300])
+    grid = (significands[:, None] * scales[None, :]).ravel()
+    seventeen = rng.random(5000) * 10.0 ** rng.integers(-320, 300, 5000)
+    edges = np.array([5e-324, -5e-324, 1.7976931348623157e308, 1e-7, 9.999999999999999e-7, 1e-6, 1.5e-6,
+                      999999999.9999999, 1e9, 9999999999.0, 1e10, 1.5e10, 100.0, 1200.0, 0.001, 0.00012,
+                      120000000.0, 2.0**-1074 * 3, 4.9406564584124654e-322])  # fmt: skip
+    values = np.concatenate([grid, -grid, seventeen, edges, 10.0 ** np.arange(-20, 21)])
+    assert encode(values, fmt) == encode_with_arrow(values, fmt)
+
+
+@pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
+@pytest.mark.skipif(not Path("/usr/include/fmt/format.h").is_file(), reason="no fmt header (libfmt-dev) here")
+def test_the_native_writer_takes_its_digits_from_dragonbox_where_fmt_is_installed() -> None:
+    """`make` installs libfmt-dev and keys the build on it: a writer built by the to_chars path on a machine
+    with fmt means the build lost the header (issue 15's rate)."""
+    from leafline_native import _format
+
+    assert _format.DIGITS == "dragonbox"
 
 
 @pytest.mark.skipif(bool(NATIVE_MISSING), reason=str(NATIVE_MISSING))
