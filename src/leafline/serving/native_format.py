@@ -1,5 +1,5 @@
-"""The native response writer (native/: leafline_native._format, C++ on std::to_chars), tried before the
-pyarrow path.
+"""The native response writer (native/: leafline_native._format, C++ with Dragonbox's digits from fmt's
+header, or std::to_chars' where fmt was not there at build time), tried before the pyarrow path.
 
 It writes the same bytes as leafline.serving.encoding's Arrow path (shortest round-trip digits in Arrow's
 notation, ".0" after a whole float), about 3-4x faster on one core; NaN and infinities it leaves to the
@@ -44,6 +44,12 @@ def unavailable_reason() -> str | None:
     if _module() is not None:
         return None
     return "leafline_native._format is not built (it needs a C++17 compiler): bodies take the pyarrow writer"
+
+
+def digits() -> str | None:
+    """The shortest-digits algorithm the built writer uses ("dragonbox" or "to_chars"), None without it."""
+    module = _module()
+    return None if module is None else str(module.DIGITS)
 
 
 def write(predictions: npt.NDArray[np.generic], layout: Layout) -> bytes | None:

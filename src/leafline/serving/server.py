@@ -132,7 +132,9 @@ def _csv_reader(native: bool) -> str:
 
 def _response_writer() -> str:
     reason = native_format.unavailable_reason()
-    return "native (std::to_chars), Python's reprs for NaN and infinities" if reason is None else f"pyarrow: {reason}"
+    if reason is not None:
+        return f"pyarrow: {reason}"
+    return f"native ({native_format.digits()} digits), Python's reprs for NaN and infinities"
 
 
 def _tune_gc() -> None:
