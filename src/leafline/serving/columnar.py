@@ -46,7 +46,11 @@ def warm_up() -> None:
 
 
 def decode_columnar(
-    body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1, max_matrix_bytes: int | None = None
+    body: bytes | bytearray,
+    fmt: str,
+    feature_names: tuple[str, ...],
+    threads: int = 1,
+    max_matrix_bytes: int | None = None,
 ) -> Matrix:
     """The (rows, features) matrix of a Parquet or Arrow IPC stream body; InvalidInputError names the
     column (or says the body is not that format), PayloadTooLargeError the decoded size and the limit."""
@@ -55,7 +59,7 @@ def decode_columnar(
     return _arrow_stream(body, feature_names, max_matrix_bytes)
 
 
-def count_rows(body: bytes, fmt: str) -> int:
+def count_rows(body: bytes | bytearray, fmt: str) -> int:
     """The records (rows) of a columnar body, from its metadata where it has one; InvalidInputError when
     the body is not that format."""
     if fmt == PARQUET:
@@ -63,7 +67,7 @@ def count_rows(body: bytes, fmt: str) -> int:
     return sum(batch.num_rows for batch in _open_arrow(body))
 
 
-def _parquet(body: bytes, names: tuple[str, ...], threads: int, limit: int | None) -> Matrix:
+def _parquet(body: bytes | bytearray, names: tuple[str, ...], threads: int, limit: int | None) -> Matrix:
     import pyarrow as pa
 
     parquet = _open_parquet(body)
@@ -79,7 +83,7 @@ def _parquet(body: bytes, names: tuple[str, ...], threads: int, limit: int | Non
     return _matrix([table.column(i) for i in range(len(columns))], table.num_rows)
 
 
-def _arrow_stream(body: bytes, names: tuple[str, ...], limit: int | None) -> Matrix:
+def _arrow_stream(body: bytes | bytearray, names: tuple[str, ...], limit: int | None) -> Matrix:
     import pyarrow as pa
 
     reader = _open_arrow(body)
@@ -99,7 +103,7 @@ def _arrow_stream(body: bytes, names: tuple[str, ...], limit: int | None) -> Mat
     return _matrix(chunked, rows)
 
 
-def _open_parquet(body: bytes) -> Any:
+def _open_parquet(body: bytes | bytearray) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -109,7 +113,7 @@ def _open_parquet(body: bytes) -> Any:
         raise InvalidInputError(f"the body is not a Parquet file ({_detail(exc)})") from None
 
 
-def _open_arrow(body: bytes) -> Any:
+def _open_arrow(body: bytes | bytearray) -> Any:
     """A reader of record batches; an Arrow IPC file (magic ARROW1), as pyarrow.feather writes it, is
     read as well as a stream."""
     import pyarrow as pa

@@ -43,19 +43,24 @@ def warm_up() -> None:
     native_csv.unavailable_reason()
 
 
-def decode(body: bytes, fmt: str, feature_names: tuple[str, ...], threads: int = 1, native: bool = True) -> Matrix:
+def decode(
+    body: bytes | bytearray, fmt: str, feature_names: tuple[str, ...], threads: int = 1, native: bool = True
+) -> Matrix:
     """native: try the native CSV reader first (LEAFLINE_CSV_READER=pyarrow turns it off)."""
     blanks = fmt == CSV and blank_lines_are_records(len(feature_names))  # then "\n" is a record, missing
     if not (body if blanks else body.strip()):
         raise InvalidInputError("empty body: no records to score")
     if fmt == CSV:
         return decode_csv(body, len(feature_names), threads, native=native)
+    text = bytes(body)  # the server reads into a bytearray; JSON's cost dwarfs this one copy
     if fmt == JSON:
-        return _records_to_matrix(_json_records(body), feature_names, "record")
-    return _records_to_matrix(_jsonlines_records(body), feature_names, "line")
+        return _records_to_matrix(_json_records(text), feature_names, "record")
+    return _records_to_matrix(_jsonlines_records(text), feature_names, "line")
 
 
-def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool = True, native: bool = True) -> Matrix:
+def decode_csv(
+    body: bytes | bytearray, num_features: int, threads: int = 1, fast_path: bool = True, native: bool = True
+) -> Matrix:
     """The native reader (leafline.serving.native_csv) when it is built and can decide; else pyarrow's
     reader when it can be trusted to read fields as leafline.serving.numbers does; the field-by-field
     reader otherwise, which is the definition and also finds the first bad field. fast_path=False goes
@@ -77,7 +82,7 @@ def decode_csv(body: bytes, num_features: int, threads: int = 1, fast_path: bool
     return _fallback_csv(body, num_features)
 
 
-def _pyarrow_csv(body: bytes, num_features: int, threads: int) -> Matrix | None:
+def _pyarrow_csv(body: bytes | bytearray, num_features: int, threads: int) -> Matrix | None:
     """The matrix, or None when pyarrow refuses the body (the fallback then says where, or reads it)."""
     import numpy as np
     import pyarrow as pa
@@ -129,7 +134,7 @@ def _float_values(array: Any) -> Any:
     return np.where(bits[array.offset :].astype(bool), data, np.nan)
 
 
-def _lone_carriage_return(body: bytes) -> InvalidInputError:
+def _lone_carriage_return(body: bytes | bytearray) -> InvalidInputError:
     """The parser ends a line at a lone "\r" too, Batch Transform only at "\n": refuse rather than answer
     more records than were sent."""
     found = re.search(rb"\r(?!\n)", body)
@@ -141,7 +146,7 @@ def _lone_carriage_return_at(line: int) -> InvalidInputError:
     return InvalidInputError(f"line {line}: a carriage return not followed by a newline; records end with \\n")
 
 
-def _fallback_csv(body: bytes, num_features: int) -> Matrix:
+def _fallback_csv(body: bytes | bytearray, num_features: int) -> Matrix:
     """Field by field, by the same record rule as the fast path; the first bad field is a 400 naming its
     1-based line and column (fields of any size: no csv module field limit)."""
     import numpy as np

@@ -31,10 +31,11 @@ from leafline.serving.connections import (
 from leafline.serving.errors import InvalidInputError, PayloadTooLargeError, RequestTimeoutError, ServingError
 from leafline.serving.jsonlog import log_event
 from leafline.serving.profiling import Profiler
-from leafline.serving.scoring import Scorer
+from leafline.serving.scoring import Scored, Scorer
 
 _DRAIN_LIMIT = 256 * 2**20  # read and drop at most this much of an oversized body to answer 413 cleanly
 _READ_CHUNK = 2**20
+_PREALLOCATE = 8 * 2**20  # covers SageMaker's default 6 MB MaxPayloadInMB in one buffer
 _DECIMAL = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() and int() accept '²' and '٣'
 _HUGE = 10**19  # any longer Content-Length: larger than every limit (and int() refuses 4,301 digits)
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")  # int(x, 16) accepts '0x5', '-5', '1_0' and spaces
@@ -59,11 +60,16 @@ class ServingState:
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.concurrency)
 
-    def enter(self) -> int:
-        """Count a request in; returns the native threads it may use: the cores shared by the requests
-        in flight now, so a lone request uses every core and a full house uses one each."""
+    def enter(self) -> None:
+        """Count a request in from its headers on: one whose body is still arriving will score soon, and
+        counting it only once it scores let two requests at concurrency 2 run 3 threads on 2 cores."""
         with self._count_lock:
             self._in_flight += 1
+
+    def threads(self) -> int:
+        """The native threads a request may use: the cores shared by the requests in flight now, so a
+        lone request uses every core and a full house uses one each."""
+        with self._count_lock:
             return max(1, self.cpus // self._in_flight)
 
     def leave(self) -> None:
@@ -138,21 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             "accept": self.headers.get("Accept"),
         }
         try:
-            if state.scorer is None:
-                raise _NotReady()
-            body = self._read_body(state.payload_limit)  # before the slot: a slow client holds none
-            fields["bytes_in"] = len(body)
-            with state.slots:
-                scorer = state.scorer
-                threads = state.enter()
-                try:
-                    scored = (state.profiler.run if state.profiler else _call)(
-                        lambda: scorer.score(
-                            body, self.headers.get("Content-Type"), self.headers.get("Accept"), threads
-                        )
-                    )
-                finally:
-                    state.leave()
+            scored = self._score(state, started, fields)
         except _NotReady:
             self._discard_body()
             self._log(503, started, fields, error="model not loaded yet")
@@ -172,7 +164,27 @@ class _Handler(BaseHTTPRequestHandler):
             timing = ", ".join(f"{stage};dur={ms:.2f}" for stage, ms in scored.stages_ms.items())
             self._reply(200, scored.body, scored.content_type, {"Server-Timing": timing})
 
-    def _read_body(self, limit: int | None) -> bytes:
+    def _score(self, state: ServingState, started: float, fields: dict[str, Any]) -> Scored:
+        """Read the body, then score it in a slot; counted in flight from here until scored (see enter)."""
+        if state.scorer is None:
+            raise _NotReady()
+        state.enter()
+        try:
+            body = self._read_body(state.payload_limit)  # before the slot: a slow client holds none
+            fields["bytes_in"] = len(body)
+            fields["read_ms"] = round((time.perf_counter() - started) * 1e3, 3)  # the client's pace included
+            with state.slots:
+                scorer = state.scorer
+                threads = fields["threads"] = state.threads()  # what the stage times below ran on
+                run = state.profiler.run if state.profiler else _call
+                scored: Scored = run(
+                    lambda: scorer.score(body, self.headers.get("Content-Type"), self.headers.get("Accept"), threads)
+                )
+                return scored
+        finally:
+            state.leave()
+
+    def _read_body(self, limit: int | None) -> bytes | bytearray:
         self._start_body()
         try:
             return self._read_framed_body(limit)
@@ -203,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"{what} stalled: no byte for LEAFLINE_READ_TIMEOUT={self.server.limits.read_timeout:g} s"
         )
 
-    def _read_framed_body(self, limit: int | None) -> bytes:
+    def _read_framed_body(self, limit: int | None) -> bytes | bytearray:
         framing = self._framing()
         if framing is None:
             return self._read_chunked(limit)
@@ -235,33 +247,36 @@ class _Handler(BaseHTTPRequestHandler):
         digits = (lengths[0].strip().lstrip("0") or "0") if lengths else "0"
         return int(digits) if len(digits) < len(str(_HUGE)) else _HUGE
 
-    def _read_exactly(self, length: int, expected: str, received: int = 0) -> bytes:
-        """length bytes, a chunk at a time, so memory follows what arrives rather than what is declared."""
-        parts: list[bytes] = []
-        while length > 0:
-            self._await_bytes(received + sum(map(len, parts)))
+    def _read_exactly(self, length: int, expected: str, received: int = 0) -> bytearray:
+        """length bytes, read straight into one buffer (no per-read bytes and no join: ~1.7 ms of CPU less
+        per 6 MB body). The buffer starts at most _PREALLOCATE and doubles as bytes arrive, so memory
+        follows what arrives rather than what is declared beyond that."""
+        buffer = bytearray(min(length, _PREALLOCATE))
+        view = memoryview(buffer)
+        got = 0
+        while got < length:
+            if got == len(buffer):
+                view.release()
+                buffer.extend(bytes(min(len(buffer), length - got)))
+                view = memoryview(buffer)
+            self._await_bytes(received + got)
             try:
-                chunk = self.rfile.read1(min(_READ_CHUNK, length))  # what arrived: counted if it stalls
+                count = self._reader.readinto1(view[got : got + _READ_CHUNK])  # what arrived: counted if it stalls
             except TimeoutError:
-                got = received + sum(map(len, parts))
-                stalled = self._stalled(got, "request body")
-                raise RequestTimeoutError(f"{stalled.message} (got {got} of {expected})") from None
+                stalled = self._stalled(received + got, "request body")
+                raise RequestTimeoutError(f"{stalled.message} (got {received + got} of {expected})") from None
             except OSError as exc:  # reset by the client: logged as its 400, the answer will not arrive
                 self.close_connection = True
-                raise InvalidInputError(
-                    f"the connection failed after {received + sum(map(len, parts))} of {expected} ({exc})"
-                ) from None
-            if not chunk:
+                raise InvalidInputError(f"the connection failed after {received + got} of {expected} ({exc})") from None
+            if not count:
                 self.close_connection = True
-                raise InvalidInputError(
-                    f"the body ended after {received + sum(map(len, parts))} of {expected} (connection closed)"
-                )
-            parts.append(chunk)
-            length -= len(chunk)
-        return b"".join(parts)
+                raise InvalidInputError(f"the body ended after {received + got} of {expected} (connection closed)")
+            got += count
+        view.release()
+        return buffer
 
     def _read_chunked(self, limit: int | None) -> bytes:
-        parts: list[bytes] = []
+        parts: list[bytearray] = []
         total = 0
         while True:
             size = self._chunk_size(total)

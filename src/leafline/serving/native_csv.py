@@ -41,7 +41,7 @@ def unavailable_reason() -> str | None:
     )
 
 
-def read(body: bytes, num_features: int, threads: int = 1) -> Matrix | None:
+def read(body: bytes | bytearray, num_features: int, threads: int = 1) -> Matrix | None:
     """The matrix, or None when the native reader is missing or cannot decide."""
     module = _module()
     if module is None:

@@ -98,7 +98,9 @@ class Scorer:
         self._default_accept = default_accept
         self._threads = threads
 
-    def score(self, body: bytes, content_type: str | None, accept: str | None, threads: int | None = None) -> Scored:
+    def score(
+        self, body: bytes | bytearray, content_type: str | None, accept: str | None, threads: int | None = None
+    ) -> Scored:
         threads = threads or self._threads
         in_fmt = request_format(content_type)
         out_fmt = response_format(accept, self._default_accept)
