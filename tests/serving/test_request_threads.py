@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leafline.server_process import ServerProcess
+from leafline.processes.server import ServerProcess
 
 CSV = {"Content-Type": "text/csv"}
 ROW = b"1,2,3,4,5,6\n"
@@ -34,8 +34,15 @@ def test_a_request_shares_the_cores_with_one_whose_body_is_still_arriving(binary
     with ServerProcess(binary_model_dir) as server:
         slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
         try:
-            head = f"POST /invocations HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\nContent-Length: {2 * len(ROW)}"
-            slow.sendall(head.encode() + b"\r\n\r\n" + ROW)  # half the body: its worker is reading it
+            head = (
+                "POST /invocations HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\nExpect: 100-continue\r\n"
+                f"Content-Length: {2 * len(ROW)}\r\n\r\n"
+            )
+            slow.sendall(head.encode())
+            # The server answers 100 Continue once it has parsed the headers, i.e. when this request is
+            # in flight: the second request below is certain to find it there.
+            assert slow.recv(64).startswith(b"HTTP/1.1 100")
+            slow.sendall(ROW)  # half the body: its worker is reading it
             status, _, _ = server.request("POST", "/invocations", ROW, CSV)
             assert status == 200
             assert _threads(server) == [CORES // 2]
