@@ -48,7 +48,7 @@ def decode(
 ) -> Matrix:
     """native: try the native CSV reader first (LEAFLINE_CSV_READER=pyarrow turns it off)."""
     blanks = fmt == CSV and blank_lines_are_records(len(feature_names))  # then "\n" is a record, missing
-    if not (body if blanks else body.strip()):
+    if not body or (not blanks and body.isspace()):  # isspace: strip()'s test without copying the body
         raise InvalidInputError("empty body: no records to score")
     if fmt == CSV:
         return decode_csv(body, len(feature_names), threads, native=native)
