@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from leafline.processes.server import ServerProcess
-from leafline.serving import native_format
+from leafline.serving import native_csv, native_format
 from tests.conftest import CONTRACT_URL, CSV_READERS, csv_reader_server
 from tests.model_kinds import scoring_rows, to_csv
 
@@ -70,9 +71,15 @@ def test_csv_with_charset_blank_lines_crlf_nan_and_empty_fields(server: ServerPr
 
 
 def test_the_start_up_log_names_the_csv_reader_in_use(server: ServerProcess, csv_reader: str) -> None:
-    """The image must carry the native reader it was built with; a local server says which one it runs."""
+    """The image must carry the native reader, with its SSE path when it runs on x86-64 (`make test` builds
+    the host's architecture); a local server says which one it runs."""
     loaded = next(e for e in server.log_events() if e["event"] == "model_loaded")
-    expected = "native (fast_float)" if csv_reader == "native" else "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
+    if csv_reader != "native":
+        expected = "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
+    elif CONTRACT_URL:
+        expected = f"native ({'sse' if platform.machine() == 'x86_64' else 'fast_float'} short decimals, fast_float)"
+    else:
+        expected = f"native ({native_csv.short_decimals()} short decimals, fast_float)"
     assert loaded["csv_reader"].startswith(expected), (CONTRACT_URL, loaded["csv_reader"])
 
 

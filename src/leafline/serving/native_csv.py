@@ -41,6 +41,12 @@ def unavailable_reason() -> str | None:
     )
 
 
+def short_decimals() -> str | None:
+    """Who reads the common short field ("sse" on x86-64 builds, else "fast_float"), None without the reader."""
+    module = _module()
+    return None if module is None else str(module.SHORT_DECIMALS)
+
+
 def read(body: bytes | bytearray, num_features: int, threads: int = 1) -> Matrix | None:
     """The matrix, or None when the native reader is missing or cannot decide."""
     module = _module()

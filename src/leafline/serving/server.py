@@ -127,7 +127,9 @@ def _csv_reader(native: bool) -> str:
     if not native:
         return "pyarrow (LEAFLINE_CSV_READER=pyarrow)"
     reason = native_csv.unavailable_reason()
-    return "native (fast_float), pyarrow where it cannot decide" if reason is None else f"pyarrow: {reason}"
+    if reason is not None:
+        return f"pyarrow: {reason}"
+    return f"native ({native_csv.short_decimals()} short decimals, fast_float), pyarrow where it cannot decide"
 
 
 def _response_writer() -> str:
