@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from leafline.serving.errors import ConfigurationError, NotAcceptableError
+from leafline.serving.matrices import HUGE_PAGE, empty_matrix
 from leafline.serving.media import CSV, JSON, JSONLINES, request_format, response_format
 from leafline.serving.resources import Resources, _cpus, execution_parameters
 from leafline.serving.settings import ServerSettings
@@ -111,3 +112,18 @@ def test_without_the_native_reader_csv_takes_the_pyarrow_path_and_says_why() -> 
     reason, matrix = done.stdout.splitlines()
     assert "leafline_native._csv is not built" in reason and "libfast-float-dev" in reason
     assert matrix == "[[1.0, 2.0], [-0.0, nan]]"
+
+
+@pytest.mark.parametrize("rows", [1, 1000, 14_470, 125_000])
+def test_a_request_matrix_is_c_ordered_and_large_ones_start_on_a_huge_page(rows: int) -> None:
+    """The predictors take the matrix as it is (C order, float64); a large one starts on a 2 MiB boundary
+    so that a fresh request's pages are huge pages, not ~500 small faults."""
+    import numpy as np
+
+    matrix = empty_matrix(rows, 50)
+    assert matrix.shape == (rows, 50) and matrix.dtype == np.float64 and matrix.flags.c_contiguous
+    assert matrix.flags.writeable and matrix[:7].flags.c_contiguous
+    if matrix.nbytes >= 2 * HUGE_PAGE:
+        assert matrix.ctypes.data % HUGE_PAGE == 0
+    matrix[:] = 1.5  # the whole view is usable memory
+    assert float(matrix.sum()) == 1.5 * rows * 50

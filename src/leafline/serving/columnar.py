@@ -21,6 +21,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from leafline.serving.errors import InvalidInputError, PayloadTooLargeError
+from leafline.serving.matrices import empty_matrix
 from leafline.serving.media import PARQUET
 from leafline.serving.numbers import clip
 
@@ -198,11 +199,9 @@ def _check_size(rows: int, features: int, limit: int | None) -> None:
 
 
 def _matrix(columns: list[Any], rows: int) -> Matrix:
-    import numpy as np
-
     if rows == 0:
         raise InvalidInputError("empty body: no records to score")
-    matrix = np.empty((rows, len(columns)), dtype=np.float64)
+    matrix = empty_matrix(rows, len(columns))
     for position, column in enumerate(columns):
         row = 0
         for chunk in column.chunks:

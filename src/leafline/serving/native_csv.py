@@ -13,6 +13,7 @@ import functools
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from leafline.serving.matrices import empty_matrix
 from leafline.serving.records import blank_lines_are_records
 
 if TYPE_CHECKING:
@@ -52,9 +53,7 @@ def read(body: bytes | bytearray, num_features: int, threads: int = 1) -> Matrix
     module = _module()
     if module is None:
         return None
-    import numpy as np
-
     # Rows never written are never touched: the pages a request uses follow its records, not the bound.
-    out = np.empty((module.rows_needed(len(body), num_features, threads), num_features), dtype=np.float64)
+    out = empty_matrix(module.rows_needed(len(body), num_features, threads), num_features)
     rows = module.parse_csv(body, num_features, out, blank_lines_are_records(num_features), threads)
     return None if rows is None else out[:rows]
