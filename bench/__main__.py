@@ -4,7 +4,9 @@ For each model (big: 500 trees x 63 leaves, small: 100 x 31; binary, 50 features
 mini-batch: start each server, check its predictions against LightGBM, drive closed-loop POSTs at
 concurrency 1, 2, 4 in interleaved rounds (medians reported), and measure rows/s, p50 latency, rows per
 server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also the in-process limit
-(parse + predict + format of the same batch, no HTTP). Ratios are against the baseline in the same run.
+(parse + predict + format of the same batch, no HTTP), right after the servers' c=1 and c=2 runs of each
+round; the server overhead is the median of the rounds' pairs. Ratios are against the baseline in the same
+run.
 Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT,
 and sends the same rows as one Parquet object (SplitType None) to leafline and to the baseline (pandas'
 read_parquet), at c=1 and 2, compared with leafline's own CSV rows/s. The CSV parse stage runs on its
@@ -36,6 +38,7 @@ from leafline.serving.scoring import Scorer, load_model
 
 CONCURRENCY = (1, 2, 4)
 PARQUET_CONCURRENCY = (1, 2)
+IN_PROCESS_CONCURRENCY = (1, 2)
 PARQUET = "application/x-parquet"
 PARQUET_SERVERS = ("leafline", "baseline (Flask+gunicorn+pandas)")
 PARQUET_PAYLOAD_MB = 10
@@ -66,10 +69,17 @@ def _check(server: ServerProcess, body: bytes, expected: np.ndarray, content_typ
     return float(np.abs(served - expected).max())
 
 
-def _in_process(model_dir: Path, body: bytes, rows: int, seconds: float, threads: int) -> float:
+def _in_process_scorers(model_dir: Path) -> dict[int, Scorer]:
+    """A scorer per in-process concurrency, each with the threads the server would give a request."""
+    scorers = {}
+    for threads in IN_PROCESS_CONCURRENCY:
+        model = load_model(model_dir, force_lightgbm=False, concurrency=threads, workers=2)
+        scorers[threads] = Scorer(model, None, "text/csv", threads=max(1, 2 // threads))
+    return scorers
+
+
+def _in_process(scorer: Scorer, body: bytes, rows: int, seconds: float, threads: int) -> float:
     """Rows/s of parse + predict + format in one process: `threads` callers, no HTTP."""
-    model = load_model(model_dir, force_lightgbm=False, concurrency=threads, workers=2)
-    scorer = Scorer(model, None, "text/csv", threads=max(1, 2 // threads))
     deadline = time.perf_counter() + seconds
 
     def loop() -> int:
@@ -110,6 +120,8 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
             name: _check(servers[name], parquet, expected, PARQUET) for name in PARQUET_SERVERS
         }
         report["emulator_runs"] = []
+        scorers = _in_process_scorers(model_dir)
+        report["in_process_runs"] = {c: [] for c in IN_PROCESS_CONCURRENCY}
         for round_index in range(rounds):
             for concurrency in CONCURRENCY:
                 for name, server in servers.items():
@@ -117,6 +129,11 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                     report["servers"][name]["runs"][concurrency].append(result)
                     print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name:34s} c={concurrency} "
                           f"{result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms", flush=True)  # fmt: skip
+                if concurrency in IN_PROCESS_CONCURRENCY:  # right after the servers' run: same machine weather
+                    limit = _in_process(scorers[concurrency], body, rows, seconds, concurrency)
+                    report["in_process_runs"][concurrency].append(limit)
+                    print(f"  [{shape.name} round {round_index + 1}/{rounds}] {'in-process limit':34s} "
+                          f"c={concurrency} {limit:>10,.0f} rows/s", flush=True)  # fmt: skip
             for concurrency in PARQUET_CONCURRENCY:
                 for name in PARQUET_SERVERS:
                     server = servers[name]
@@ -147,7 +164,6 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
     finally:
         for server in servers.values():
             server.stop()
-    report["in_process_rows_per_s"] = {c: _in_process(model_dir, body, rows, seconds, c) for c in (1, 2)}
     return _summarise(report)
 
 
@@ -156,6 +172,12 @@ def _median(runs: list[LoadResult], field: str) -> float:
 
 
 def _summarise(report: dict[str, Any]) -> dict[str, Any]:
+    limits = report.pop("in_process_runs")
+    report["in_process_rows_per_s"] = {c: statistics.median(runs) for c, runs in limits.items()}
+    # Each round's server run against the limit measured right after it, then the median: a machine whose
+    # speed drifts between rounds moves both sides of a pair alike.
+    pairs = zip(report["servers"]["leafline"]["runs"][2], limits[2], strict=True)
+    report["overhead_vs_in_process_c2"] = statistics.median(1 - run.rows_per_s / limit for run, limit in pairs)
     for data in report["servers"].values():
         data["by_concurrency"] = {
             c: {f: _median(runs, f) for f in ("rows_per_s", "p50_ms", "rows_per_cpu_s")}
@@ -164,7 +186,6 @@ def _summarise(report: dict[str, Any]) -> dict[str, Any]:
     leaf = report["servers"]["leafline"]["by_concurrency"]
     base = report["servers"]["baseline (Flask+gunicorn+pandas)"]["by_concurrency"]
     report["ratio_vs_baseline"] = {c: leaf[c]["rows_per_s"] / base[c]["rows_per_s"] for c in CONCURRENCY}
-    report["overhead_vs_in_process_c2"] = 1 - leaf[2]["rows_per_s"] / report["in_process_rows_per_s"][2]
     report["parquet"] = {
         name: {c: _median(runs, "rows_per_s") for c, runs in by.items()}
         for name, by in report.pop("parquet_runs").items()
