@@ -205,35 +205,38 @@ def _matrix(columns: list[Any], rows: int) -> Matrix:
     for position, column in enumerate(columns):
         row = 0
         for chunk in column.chunks:
-            matrix[row : row + len(chunk), position] = _float_values(chunk)
+            _put_values(matrix[row : row + len(chunk), position], chunk)
             row += len(chunk)
     return matrix
 
 
-def _float_values(array: Any) -> Any:
-    """One arrow array as float64 numpy, nulls as NaN. Read from the buffers: Array.to_numpy imports pandas
-    when it is installed (+0.7 s, +60 MB)."""
+def _put_values(target: Any, array: Any) -> None:
+    """One arrow array into `target` (its rows of one matrix column) as float64, nulls as NaN: the values
+    are copied as they are and the nulls overwritten after, rather than merged into a third array first
+    (a third of the time for the usual few percent of nulls). Read from the buffers: Array.to_numpy
+    imports pandas when it is installed (+0.7 s, +60 MB)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.types as pat
 
     kind = array.type
     if pat.is_dictionary(kind):
-        return _float_values(array.dictionary_decode())
+        _put_values(target, array.dictionary_decode())
+        return
     if pat.is_null(kind):
-        return np.full(len(array), np.nan)
+        target[...] = np.nan
+        return
     if pat.is_decimal(kind):
-        values = _decimal_values(array)
+        target[...] = _decimal_values(array)
     else:
         if kind != pa.float64():
             array = array.cast(pa.float64(), safe=False)  # integers beyond 2**53: the nearest double
         data, offset = array.buffers()[1], array.offset
-        values = np.frombuffer(data, dtype=np.float64, count=len(array), offset=offset * 8)
-    if not array.null_count:
-        return values
-    validity = array.buffers()[0]
-    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little", count=array.offset + len(array))
-    return np.where(bits[array.offset :].astype(bool), values, np.nan)
+        target[...] = np.frombuffer(data, dtype=np.float64, count=len(array), offset=offset * 8)
+    if array.null_count:
+        validity = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+        bits = np.unpackbits(validity, bitorder="little", count=array.offset + len(array))
+        target[bits[array.offset :] == 0] = np.nan
 
 
 def _decimal_values(array: Any) -> Any:
