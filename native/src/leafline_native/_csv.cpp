@@ -96,9 +96,9 @@ inline const char* read_short_decimal(const char* p, const char* line_end, const
     if (point <= sign || (point_mask && point + 1 >= end)) return nullptr;
     if (p + end != line_end && p[end] != ',') return nullptr;
     const unsigned fraction = point_mask ? end - point - 1 : 0;
-    // The digits without the point, right-aligned in 16 lanes and '0'-free zeros in front: lane j takes
-    // byte end - 16 + j, one byte further left for the lanes left of the point; lanes left of the first
-    // digit are zero (pshufb's 0x80).
+    // The digit values without the point, right-aligned in 16 lanes: lane j takes byte end - 16 + j, one
+    // byte further left for the lanes left of the point; lanes left of the first digit are 0 (pshufb's
+    // 0x80). Then pairs, fours and eights of lanes are summed: two 8-digit halves.
     const __m128i lanes = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m128i source = _mm_add_epi8(lanes, _mm_set1_epi8(static_cast<char>(static_cast<int>(end) - 16)));
     const __m128i left_of_point =
