@@ -5,7 +5,8 @@ mini-batch: start each server, check its predictions against LightGBM, drive clo
 concurrency 1, 2, 4 in interleaved rounds (medians reported), and measure rows/s, p50 latency, rows per
 server CPU-second, idle and peak RSS, and start to first 200 from /ping. Also the in-process limit
 (parse + predict + format of the same batch, no HTTP), right after the servers' c=1 and c=2 runs of each
-round; the server overhead is the median of the rounds' pairs. Ratios are against the baseline in the same
+round; the server overhead is the median of the rounds' pairs, in rows/s and in CPU per row (the
+server's own cost, apart from the load generator's on the same cores). Ratios are against the baseline in the same
 run.
 Each round also runs one `leafline transform` job (bench/emulated.py), compared with leafline at c=MCT,
 and sends the same rows as one Parquet object (SplitType None) to leafline and to the baseline (pandas'
@@ -78,9 +79,11 @@ def _in_process_scorers(model_dir: Path) -> dict[int, Scorer]:
     return scorers
 
 
-def _in_process(scorer: Scorer, body: bytes, rows: int, seconds: float, threads: int) -> float:
-    """Rows/s of parse + predict + format in one process: `threads` callers, no HTTP."""
+def _in_process(scorer: Scorer, body: bytes, rows: int, seconds: float, threads: int) -> tuple[float, float]:
+    """Rows/s and rows per CPU-second of parse + predict + format in one process: `threads` callers, no
+    HTTP. The CPU is this whole process's, idle but for these callers while they run."""
     deadline = time.perf_counter() + seconds
+    cpu_before = time.process_time()
 
     def loop() -> int:
         done = 0
@@ -92,7 +95,8 @@ def _in_process(scorer: Scorer, body: bytes, rows: int, seconds: float, threads:
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         total = sum(pool.map(lambda _: loop(), range(threads)))
-    return total * rows / (time.perf_counter() - started)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    return total * rows / elapsed, total * rows / cpu
 
 
 def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: float, parquet: bytes) -> dict[str, Any]:
@@ -122,6 +126,7 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
         report["emulator_runs"] = []
         scorers = _in_process_scorers(model_dir)
         report["in_process_runs"] = {c: [] for c in IN_PROCESS_CONCURRENCY}
+        report["in_process_cpu_runs"] = {c: [] for c in IN_PROCESS_CONCURRENCY}
         for round_index in range(rounds):
             for concurrency in CONCURRENCY:
                 for name, server in servers.items():
@@ -130,8 +135,9 @@ def bench_model(shape: samples.ModelShape, body: bytes, rounds: int, seconds: fl
                     print(f"  [{shape.name} round {round_index + 1}/{rounds}] {name:34s} c={concurrency} "
                           f"{result.rows_per_s:>10,.0f} rows/s  p50 {result.p50_ms:7.1f} ms", flush=True)  # fmt: skip
                 if concurrency in IN_PROCESS_CONCURRENCY:  # right after the servers' run: same machine weather
-                    limit = _in_process(scorers[concurrency], body, rows, seconds, concurrency)
+                    limit, per_cpu_second = _in_process(scorers[concurrency], body, rows, seconds, concurrency)
                     report["in_process_runs"][concurrency].append(limit)
+                    report["in_process_cpu_runs"][concurrency].append(per_cpu_second)
                     print(f"  [{shape.name} round {round_index + 1}/{rounds}] {'in-process limit':34s} "
                           f"c={concurrency} {limit:>10,.0f} rows/s", flush=True)  # fmt: skip
             for concurrency in PARQUET_CONCURRENCY:
@@ -178,6 +184,12 @@ def _summarise(report: dict[str, Any]) -> dict[str, Any]:
     # speed drifts between rounds moves both sides of a pair alike.
     pairs = zip(report["servers"]["leafline"]["runs"][2], limits[2], strict=True)
     report["overhead_vs_in_process_c2"] = statistics.median(1 - run.rows_per_s / limit for run, limit in pairs)
+    # The same pairs in CPU per row: what the server itself spends beyond the in-process loop, apart from
+    # what the load generator (on the same cores) takes from it.
+    cpu_pairs = zip(report["servers"]["leafline"]["runs"][2], report.pop("in_process_cpu_runs")[2], strict=True)
+    report["cpu_per_row_vs_in_process_c2"] = statistics.median(
+        limit / run.rows_per_cpu_s - 1 for run, limit in cpu_pairs
+    )
     for data in report["servers"].values():
         data["by_concurrency"] = {
             c: {f: _median(runs, f) for f in ("rows_per_s", "p50_ms", "rows_per_cpu_s")}
@@ -228,13 +240,17 @@ def table(reports: list[dict[str, Any]]) -> str:
             )
     lines.append("")
     lines.append(
-        "| model | leafline / baseline c=1 / c=2 / c=4 | in-process limit c=1 / c=2 | server overhead at c=2 |"
+        "| model | leafline / baseline c=1 / c=2 / c=4 | in-process limit c=1 / c=2 | server overhead at c=2 "
+        "| server CPU per row vs in-process, c=2 |"
     )
-    lines.append("|---|---|---|---|")
+    lines.append("|---|---|---|---|---|")
     for report in reports:
         ratios = " / ".join(f"{report['ratio_vs_baseline'][c]:.2f}x" for c in CONCURRENCY)
         limit = " / ".join(f"{report['in_process_rows_per_s'][c] / 1000:.1f}k" for c in (1, 2))
-        lines.append(f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} |")
+        lines.append(
+            f"| {report['model']} | {ratios} | {limit} rows/s | {report['overhead_vs_in_process_c2']:.1%} "
+            f"| {report['cpu_per_row_vs_in_process_c2']:+.1%} |"
+        )
     lines.append("")
     lines.append("| model | CSV digits | leafline rows/s c=2 | baseline rows/s c=2 | leafline / baseline |")
     lines.append("|---|---|---|---|---|")

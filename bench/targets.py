@@ -50,8 +50,11 @@ def evaluate(reports: list[dict[str, Any]], parse: dict[int, Any], format_mb_per
                           format_mb_per_s >= FORMAT_MB_PER_S))  # fmt: skip
     for report in reports:
         overhead = report["overhead_vs_in_process_c2"]
+        measured = f"{overhead:.1%}"
+        if "cpu_per_row_vs_in_process_c2" in report:  # the server's own part of it
+            measured += f" (server CPU per row {report['cpu_per_row_vs_in_process_c2']:+.1%})"
         out.append(Target(f"server overhead vs in-process, {report['model']} model, c=2", f"<= {MAX_OVERHEAD:.0%}",
-                          f"{overhead:.1%}", overhead <= MAX_OVERHEAD))  # fmt: skip
+                          measured, overhead <= MAX_OVERHEAD))  # fmt: skip
     for report in reports:
         if report["model"] == "small":
             ratio = report["parquet_vs_csv"][2]
