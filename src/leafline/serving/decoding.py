@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from leafline.serving import native_csv, numbers
 from leafline.serving.errors import InvalidInputError
+from leafline.serving.matrices import empty_matrix
 from leafline.serving.media import CSV, JSON
 from leafline.serving.numbers import clip
 from leafline.serving.records import blank_lines_are_records, count_records
@@ -84,7 +85,6 @@ def decode_csv(
 
 def _pyarrow_csv(body: bytes | bytearray, num_features: int, threads: int) -> Matrix | None:
     """The matrix, or None when pyarrow refuses the body (the fallback then says where, or reads it)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -107,7 +107,7 @@ def _pyarrow_csv(body: bytes | bytearray, num_features: int, threads: int) -> Ma
         raise InvalidInputError("empty body: no records to score")
     if b"\r" in body and table.num_rows != count_records(body, blanks):
         raise _lone_carriage_return(body)
-    matrix = np.empty((table.num_rows, num_features), dtype=np.float64)
+    matrix = empty_matrix(table.num_rows, num_features)
     row = 0
     for batch in table.to_batches():
         for index, column in enumerate(batch.columns):
