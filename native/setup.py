@@ -1,5 +1,6 @@
 """The extensions are optional: without a C++ compiler (or, for the reader, fast_float's header) the wheel
-still builds without them, and leafline's server reads and writes CSV by its pyarrow paths instead. The
+still builds without them, and leafline's server reads and writes CSV by its pyarrow paths (and lays
+Parquet and Arrow columns into its matrix with numpy) instead. The column gather needs no header; the
 writer needs no fmt: without fmt's header (libfmt-dev) it takes its digits from std::to_chars instead.
 
 On x86-64 the reader is built for SSSE3 (every x86 SageMaker instance has it, and AVX2 besides): it
@@ -24,6 +25,13 @@ setup(
         Extension(
             "leafline_native._format",
             sources=["src/leafline_native/_format.cpp"],
+            language="c++",
+            extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
+        Extension(
+            "leafline_native._columns",
+            sources=["src/leafline_native/_columns.cpp"],
             language="c++",
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
             optional=True,

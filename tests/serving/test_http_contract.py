@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from leafline.processes.server import ServerProcess
-from leafline.serving import native_csv, native_format
+from leafline.serving import native_columns, native_csv, native_format
 from tests.conftest import CONTRACT_URL, CSV_READERS, csv_reader_server
 from tests.model_kinds import scoring_rows, to_csv
 
@@ -94,6 +94,14 @@ def test_the_start_up_log_names_the_response_writer(server: ServerProcess) -> No
     else:
         expected = "pyarrow"
     assert loaded["response_writer"].startswith(expected), (CONTRACT_URL, loaded["response_writer"])
+
+
+def test_the_start_up_log_names_the_column_gather(server: ServerProcess) -> None:
+    """The image must carry the native column gather (it needs only the build stage's compiler); a local
+    server has what this machine built."""
+    loaded = next(e for e in server.log_events() if e["event"] == "model_loaded")
+    expected = "native" if CONTRACT_URL or native_columns.unavailable_reason() is None else "numpy: "
+    assert loaded["column_gather"].startswith(expected), (CONTRACT_URL, loaded["column_gather"])
 
 
 def test_server_timing_header_names_each_stage(server: ServerProcess) -> None:

@@ -114,6 +114,26 @@ def test_without_the_native_reader_csv_takes_the_pyarrow_path_and_says_why() -> 
     assert matrix == "[[1.0, 2.0], [-0.0, nan]]"
 
 
+def test_without_the_native_gather_parquet_columns_are_copied_by_numpy_and_it_says_why() -> None:
+    """Without the column gather extension a Parquet body still decodes, nulls as NaN, and the reason is
+    there for the start-up log."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['leafline_native._columns'] = None\n"
+        "import io, pyarrow as pa, pyarrow.parquet as pq\n"
+        "from leafline.serving import columnar, native_columns\n"
+        "sink = io.BytesIO(); pq.write_table(pa.table({'a': [1.5, None], 'b': [-0.0, 2.0]}), sink)\n"
+        "print(native_columns.unavailable_reason())\n"
+        "print(columnar.decode_columnar(sink.getvalue(), 'application/x-parquet', ('a', 'b')).tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    reason, matrix = done.stdout.splitlines()
+    assert "leafline_native._columns is not built" in reason
+    assert matrix == "[[1.5, -0.0], [nan, 2.0]]"
+
+
 @pytest.mark.parametrize("rows", [1, 1000, 14_470, 125_000])
 def test_a_request_matrix_is_c_ordered_and_large_ones_start_on_a_huge_page(rows: int) -> None:
     """The predictors take the matrix as it is (C order, float64); a large one starts on a 2 MiB boundary

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from leafline.serving import columnar, encoding, native_csv, native_format
+from leafline.serving import columnar, encoding, native_columns, native_csv, native_format
 from leafline.serving.connections import ConnectionLimits
 from leafline.serving.decoding import warm_up
 from leafline.serving.errors import ServingError
@@ -115,6 +115,7 @@ def _load_and_ready(settings: ServerSettings, state: ServingState, resources: Re
         fallback_reason=model.fallback_reason or None,
         csv_reader=_csv_reader(native),
         response_writer=_response_writer(),
+        column_gather=_column_gather(),
         cpus=cpus,
         execution_parameters=params,
     )
@@ -137,6 +138,12 @@ def _response_writer() -> str:
     if reason is not None:
         return f"pyarrow: {reason}"
     return f"native ({native_format.digits()} digits), Python's reprs for NaN and infinities"
+
+
+def _column_gather() -> str:
+    """What lays Parquet and Arrow columns into the request's matrix, for the start-up log."""
+    reason = native_columns.unavailable_reason()
+    return "native" if reason is None else f"numpy: {reason}"
 
 
 def _tune_gc() -> None:
