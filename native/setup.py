@@ -13,28 +13,16 @@ from setuptools import Extension, setup
 
 SSE = ["-mssse3"] if platform.machine().lower() in ("x86_64", "amd64") else []
 
-setup(
-    ext_modules=[
-        Extension(
-            "leafline_native._csv",
-            sources=["src/leafline_native/_csv.cpp"],
-            language="c++",
-            extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", *SSE],
-            optional=True,  # a failed compile is a warning in the build log, not a failed install
-        ),
-        Extension(
-            "leafline_native._format",
-            sources=["src/leafline_native/_format.cpp"],
-            language="c++",
-            extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
-        Extension(
-            "leafline_native._columns",
-            sources=["src/leafline_native/_columns.cpp"],
-            language="c++",
-            extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
-    ]
-)
+
+def extension(name: str, *flags: str) -> Extension:
+    """A C++17 extension whose failed compile is a warning in the build log, not a failed install."""
+    return Extension(
+        f"leafline_native.{name}",
+        sources=[f"src/leafline_native/{name}.cpp"],
+        language="c++",
+        extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", *flags],
+        optional=True,
+    )
+
+
+setup(ext_modules=[extension("_csv", *SSE), extension("_format"), extension("_columns")])

@@ -5,16 +5,15 @@ the readers can hand over (offsets, chunks, null columns, more columns than one 
 from __future__ import annotations
 
 import decimal
-import io
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from leafline.serving import columnar, native_columns
 from leafline.serving.media import ARROW_STREAM, PARQUET
+from tests.columnar_bodies import arrow_body, parquet_body
 
 NATIVE_MISSING = native_columns.unavailable_reason()
 EDGES = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, np.inf, -np.inf, np.nan,
@@ -49,19 +48,6 @@ def _same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
     )[:5]
 
 
-def _parquet(table: pa.Table, **options: object) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, **options)
-    return sink.getvalue()
-
-
-def _arrow(table: pa.Table, max_chunksize: int | None = None) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max_chunksize)
-    return bytes(sink.getvalue())
-
-
 def _decode(body: bytes, fmt: str, table: pa.Table) -> np.ndarray:
     return columnar.decode_columnar(body, fmt, tuple(table.column_names))
 
@@ -81,19 +67,19 @@ def _wide(rows: int, columns: int, seed: int) -> pa.Table:
 @pytest.mark.parametrize(("rows", "columns"), [(1, 1), (63, 1), (64, 16), (65, 17), (1000, 50), (4099, 33)])
 def test_wide_float_columns_with_nulls_give_each_values_bits(gather: str, rows: int, columns: int) -> None:
     table = _wide(rows, columns, seed=rows + columns)
-    _same_bits(_decode(_parquet(table), PARQUET, table), _expected(table))
-    _same_bits(_decode(_arrow(table), ARROW_STREAM, table), _expected(table))
+    _same_bits(_decode(parquet_body(table), PARQUET, table), _expected(table))
+    _same_bits(_decode(arrow_body(table), ARROW_STREAM, table), _expected(table))
 
 
 def test_arrow_batches_of_odd_sizes_fill_the_rows_in_order(gather: str) -> None:
     """Batches cut rows mid validity byte and mid 64-row word: each batch's arrays start at a bit offset."""
     table = _wide(1000, 20, seed=3)
-    _same_bits(_decode(_arrow(table, max_chunksize=77), ARROW_STREAM, table), _expected(table))
+    _same_bits(_decode(arrow_body(table, max_chunksize=77), ARROW_STREAM, table), _expected(table))
 
 
 def test_parquet_row_groups_fill_the_rows_in_order(gather: str) -> None:
     table = _wide(1000, 20, seed=4)
-    _same_bits(_decode(_parquet(table, row_group_size=129), PARQUET, table), _expected(table))
+    _same_bits(_decode(parquet_body(table, row_group_size=129), PARQUET, table), _expected(table))
 
 
 def test_sliced_arrays_are_read_from_their_offset() -> None:
@@ -131,8 +117,8 @@ def test_every_numeric_kind_and_null_columns_read_as_their_values(gather: str) -
             "dictionary": pa.array(rng.choice([0.5, -0.0, 3.25], rows)).dictionary_encode(),
         }
     )
-    _same_bits(_decode(_arrow(table), ARROW_STREAM, table), _expected(table))
-    _same_bits(_decode(_parquet(table), PARQUET, table), _expected(table))
+    _same_bits(_decode(arrow_body(table), ARROW_STREAM, table), _expected(table))
+    _same_bits(_decode(parquet_body(table), PARQUET, table), _expected(table))
 
 
 def test_columns_cut_at_different_rows_are_combined_first(gather: str) -> None:

@@ -4,7 +4,6 @@ LightGBM on the same values, one output row per input row, and a 400 that names 
 from __future__ import annotations
 
 import decimal
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from leafline.processes.server import ServerProcess
+from tests.columnar_bodies import arrow_body, parquet_body
 from tests.model_kinds import scoring_rows
 
 PARQUET = {"Content-Type": "application/x-parquet"}
@@ -41,26 +40,13 @@ def _table(x: np.ndarray, names: list[str] | None = None) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
-def _parquet(table: pa.Table, **options: object) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, **options)
-    return sink.getvalue()
-
-
-def _arrow(table: pa.Table, max_chunksize: int | None = None) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max_chunksize)
-    return bytes(sink.getvalue())
-
-
 def test_parquet_by_feature_name_scores_as_lightgbm_with_extra_columns_ignored(
     server: ServerProcess, binary_model_dir: Path
 ) -> None:
     x = scoring_rows(6, rows=700)
     table = _table(x)
     shuffled = table.select([3, 0, 5, 1, 4, 2]).append_column("customer_id", pa.array([f"c{i}" for i in range(700)]))
-    body = _parquet(shuffled, row_group_size=128)  # several row groups, columns out of order
+    body = parquet_body(shuffled, row_group_size=128)  # several row groups, columns out of order
     status, headers, out = server.request("POST", "/invocations", body, PARQUET)
     assert status == 200 and headers["content-type"] == "text/csv", out
     assert out.count(b"\n") == 700
@@ -71,7 +57,7 @@ def test_parquet_by_position_when_no_column_is_named_after_a_feature(
     server: ServerProcess, binary_model_dir: Path
 ) -> None:
     x = scoring_rows(6, rows=300, seed=3)
-    body = _parquet(_table(x, [str(i) for i in range(6)]), compression="zstd")
+    body = parquet_body(_table(x, [str(i) for i in range(6)]), compression="zstd")
     status, _, out = server.request("POST", "/invocations", body, PARQUET)
     assert status == 200, out
     np.testing.assert_allclose(_floats(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)
@@ -79,7 +65,7 @@ def test_parquet_by_position_when_no_column_is_named_after_a_feature(
 
 def test_arrow_stream_of_many_batches_scores_as_lightgbm(server: ServerProcess, binary_model_dir: Path) -> None:
     x = scoring_rows(6, rows=1000, seed=5)
-    body = _arrow(_table(x), max_chunksize=97)
+    body = arrow_body(_table(x), max_chunksize=97)
     status, _, out = server.request("POST", "/invocations", body, ARROW)
     assert status == 200, out
     assert out.count(b"\n") == 1000
@@ -98,7 +84,9 @@ def test_columnar_output_follows_accept_as_for_csv(
     server: ServerProcess, binary_model_dir: Path, accept: str, parse: object
 ) -> None:
     x = scoring_rows(6, rows=40, seed=8)
-    status, headers, out = server.request("POST", "/invocations", _parquet(_table(x)), {**PARQUET, "Accept": accept})
+    status, headers, out = server.request(
+        "POST", "/invocations", parquet_body(_table(x)), {**PARQUET, "Accept": accept}
+    )
     assert status == 200 and headers["content-type"] == accept
     np.testing.assert_allclose(parse(out), _expected(binary_model_dir, x), rtol=0, atol=1e-12)  # type: ignore[operator]
 
@@ -132,7 +120,7 @@ def test_integer_boolean_decimal_and_dictionary_columns_read_as_their_nearest_do
         [float(v) for v in wide],
         singles.astype(np.float64),
     ])  # fmt: skip
-    for body, headers in ((_parquet(table), PARQUET), (_arrow(table), ARROW)):
+    for body, headers in ((parquet_body(table), PARQUET), (arrow_body(table), ARROW)):
         status, _, out = server.request("POST", "/invocations", body, headers)
         assert status == 200, out
         np.testing.assert_array_equal(_floats(out), _expected(binary_model_dir, x))
@@ -141,7 +129,7 @@ def test_integer_boolean_decimal_and_dictionary_columns_read_as_their_nearest_do
 def test_integers_beyond_two_to_the_53_are_the_nearest_double(server: ServerProcess, binary_model_dir: Path) -> None:
     big = np.array([2**53 + 1, 2**63 - 1, -(2**62) - 3], dtype=np.int64)
     table = pa.table({name: pa.array(big) for name in NAMES})
-    status, _, out = server.request("POST", "/invocations", _parquet(table), PARQUET)
+    status, _, out = server.request("POST", "/invocations", parquet_body(table), PARQUET)
     assert status == 200, out
     x = np.tile(big.astype(np.float64)[:, None], (1, 6))
     np.testing.assert_array_equal(_floats(out), _expected(binary_model_dir, x))
@@ -151,25 +139,25 @@ def _bad_bodies() -> Iterator[object]:
     x = scoring_rows(6, rows=5)
     good = _table(x)
     yield pytest.param(
-        _parquet(good.drop_columns(["Column_4"])), PARQUET,
+        parquet_body(good.drop_columns(["Column_4"])), PARQUET,
         "no column named 'Column_4' (feature 5): the body names 5 of the model's 6 features", id="missing_column",
     )  # fmt: skip
     yield pytest.param(
-        _parquet(good.set_column(2, "Column_2", pa.array(["1.5"] * 5))), PARQUET,
+        parquet_body(good.set_column(2, "Column_2", pa.array(["1.5"] * 5))), PARQUET,
         "column 'Column_2' (feature 3, Column_2) is string, not numeric", id="string_column",
     )  # fmt: skip
     yield pytest.param(
-        _arrow(good.set_column(0, "Column_0", pa.array([0] * 5, type=pa.timestamp("s")))), ARROW,
+        arrow_body(good.set_column(0, "Column_0", pa.array([0] * 5, type=pa.timestamp("s")))), ARROW,
         "column 'Column_0' (feature 1, Column_0) is timestamp[s], not numeric", id="timestamp_column",
     )  # fmt: skip
     yield pytest.param(
-        _parquet(_table(x[:, :5], ["a", "b", "c", "d", "e"])), PARQUET,
+        parquet_body(_table(x[:, :5], ["a", "b", "c", "d", "e"])), PARQUET,
         "the body has 5 columns and none is named after a feature; read by position it must have 6", id="positional_5",
     )  # fmt: skip
     yield pytest.param(b"1,2,3,4,5,6\n", PARQUET, "the body is not a Parquet file (", id="csv_sent_as_parquet")
-    yield pytest.param(_parquet(good)[:-40], PARQUET, "the body is not a Parquet file (", id="truncated_parquet")
-    yield pytest.param(_parquet(good), ARROW, "the body is not an Arrow IPC stream (", id="parquet_sent_as_arrow")
-    yield pytest.param(_parquet(good.slice(0, 0)), PARQUET, "empty body: no records to score", id="no_rows")
+    yield pytest.param(parquet_body(good)[:-40], PARQUET, "the body is not a Parquet file (", id="truncated_parquet")
+    yield pytest.param(parquet_body(good), ARROW, "the body is not an Arrow IPC stream (", id="parquet_sent_as_arrow")
+    yield pytest.param(parquet_body(good.slice(0, 0)), PARQUET, "empty body: no records to score", id="no_rows")
     yield pytest.param(b"", PARQUET, "the body is not a Parquet file (", id="empty_body")
 
 
@@ -187,28 +175,28 @@ def test_a_few_bytes_of_parquet_that_decode_past_the_payload_bound_are_a_413(bin
     """A column of one repeated value compresses to almost nothing: the decoded size is what is bounded."""
     rows = 1_000_000  # 48 MB of float64 once decoded, over 16 x a 1 MB payload limit; ~20 KB as Parquet
     table = pa.table({name: pa.array(np.zeros(rows)) for name in NAMES})
-    body = _parquet(table)
+    body = parquet_body(table)
     assert len(body) < 2**20
     with ServerProcess(binary_model_dir, {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1"}) as server:
         status, _, out = server.request("POST", "/invocations", body, PARQUET)
         assert status == 413
         assert "decoded, the body holds 1000000 rows x 6 features = 48000000 bytes of float64 values" in out.decode()
         assert "over 16 x MaxPayloadInMB (16777216 bytes)" in out.decode()
-        small = _parquet(table.slice(0, 1000))
+        small = parquet_body(table.slice(0, 1000))
         assert server.request("POST", "/invocations", small, PARQUET)[0] == 200
 
 
 def test_multiclass_parquet_answers_k_columns_per_row(multiclass_model_dir: Path) -> None:
     x = scoring_rows(6, rows=50, seed=4)
     with ServerProcess(multiclass_model_dir) as server:
-        status, _, out = server.request("POST", "/invocations", _parquet(_table(x)), PARQUET)
+        status, _, out = server.request("POST", "/invocations", parquet_body(_table(x)), PARQUET)
     assert status == 200, out
     got = np.array([[float(v) for v in line.split(",")] for line in out.decode().splitlines()])
     np.testing.assert_allclose(got, _expected(multiclass_model_dir, x), rtol=0, atol=1e-12)
 
 
 def test_parquet_is_input_only_accept_cannot_ask_for_it(server: ServerProcess) -> None:
-    body = _parquet(_table(scoring_rows(6, rows=2)))
+    body = parquet_body(_table(scoring_rows(6, rows=2)))
     status, _, out = server.request("POST", "/invocations", body, {**PARQUET, "Accept": "application/x-parquet"})
     assert status == 406 and b"application/x-parquet" in out
 
@@ -222,7 +210,7 @@ def test_the_iana_parquet_name_and_an_arrow_ipc_file_are_read_too(
     with pa.ipc.new_file(sink, table.schema) as writer:  # the file format (ARROW1), as pyarrow.feather writes
         writer.write_table(table, max_chunksize=25)
     bodies = [
-        (_parquet(table), {"Content-Type": "application/vnd.apache.parquet"}),
+        (parquet_body(table), {"Content-Type": "application/vnd.apache.parquet"}),
         (bytes(sink.getvalue()), ARROW),
     ]
     for body, headers in bodies:
@@ -234,6 +222,6 @@ def test_the_iana_parquet_name_and_an_arrow_ipc_file_are_read_too(
 def test_a_feature_column_named_twice_is_a_400(server: ServerProcess) -> None:
     x = scoring_rows(6, rows=3)
     table = _table(x).append_column("Column_1", pa.array([1.0, 2.0, 3.0]))
-    status, _, out = server.request("POST", "/invocations", _parquet(table), PARQUET)
+    status, _, out = server.request("POST", "/invocations", parquet_body(table), PARQUET)
     assert status == 400
     assert "column 'Column_1' appears 2 times; each feature column must appear once" in out.decode()
