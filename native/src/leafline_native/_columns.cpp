@@ -11,7 +11,6 @@
 #include <Python.h>
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 namespace {

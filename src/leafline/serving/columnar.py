@@ -232,13 +232,14 @@ def _source(array: Any) -> native_columns.Source:
         return _source(array.dictionary_decode())
     if pat.is_null(kind):
         return None
-    validity = array.buffers()[0] if array.null_count else None
     if pat.is_decimal(kind):
-        return (_decimal_values(array), 0, validity, array.offset)
-    if kind != pa.float64():
-        array = array.cast(pa.float64(), safe=False)  # integers beyond 2**53: the nearest double
-        validity = array.buffers()[0] if array.null_count else None
-    return (array.buffers()[1], array.offset, validity, array.offset)
+        values, value_offset = _decimal_values(array), 0
+    else:
+        if kind != pa.float64():
+            array = array.cast(pa.float64(), safe=False)  # integers beyond 2**53: the nearest double
+        values, value_offset = array.buffers()[1], array.offset
+    validity = array.buffers()[0] if array.null_count else None
+    return (values, value_offset, validity, array.offset)
 
 
 def _decimal_values(array: Any) -> Any:

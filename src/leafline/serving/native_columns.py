@@ -1,9 +1,10 @@
 """The native column gather (native/: leafline_native._columns, C++), tried before numpy's strided copy.
 
 It lays float64 columns, as Arrow holds them (a value buffer and a validity bitmap), into the rows of the
-request's matrix, a block of rows at a time, nulls as NaN: the same bits as the numpy path, about 4x
-faster on a 50-feature matrix. Where the extension was not built (no C++ compiler), `unavailable_reason`
-says so and the columns are copied with numpy.
+request's matrix, 16 columns a pass, nulls as NaN: the same bits as the numpy path, 2-3x faster on a
+50-feature matrix (1.4-2.2 ms against 4.2-4.8 ms for the bench's 6.4 MB Parquet object).
+Where the extension was not built (no C++ compiler), `unavailable_reason` says so and the columns are
+copied with numpy.
 """
 
 from __future__ import annotations
